@@ -1,0 +1,31 @@
+# The README's two commands: `make run` and `make test`. Both work on a machine with only Python:
+# uv is installed into .tools/ when it is not already on PATH.
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+UV_VERSION := 0.13.8
+
+.PHONY: run test lint typecheck pytest install bench clean
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+install: $(UV)
+	$(UV) sync --frozen
+
+run: install
+	$(UV) run --frozen axon serve
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+typecheck: install
+	$(UV) run --frozen pyright
+
+pytest: install
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf .venv .tools .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Axon: JSON agent definitions served as running pydantic-ai agents."""

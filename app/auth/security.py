@@ -1,0 +1,68 @@
+"""Password hashing, JWT access tokens and API key material."""
+
+import asyncio
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from app.config import Settings
+
+API_KEY_PREFIX = "axk_"
+_hasher = PasswordHash((Argon2Hasher(),))
+# Verified against when the username is unknown, so both failures cost the same.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password: str, password_hash: str | None) -> bool:
+    """Constant-work check: an unknown user still pays for one argon2 verification."""
+    ok = await asyncio.to_thread(_hasher.verify, password, password_hash or _DUMMY_HASH)
+    return ok and password_hash is not None
+
+
+def create_access_token(settings: Settings, subject: str) -> str:
+    now = dt.datetime.now(dt.UTC)
+    claims = {
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": now + dt.timedelta(seconds=settings.access_token_ttl_seconds),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+    }
+    return jwt.encode(claims, settings.resolved_secret_key(), algorithm="HS256")
+
+
+def decode_access_token(settings: Settings, token: str) -> dict[str, Any] | None:
+    """The claims of a valid token, or None for anything else (bad alg, signature, time, audience)."""
+    try:
+        return jwt.decode(
+            token,
+            settings.resolved_secret_key(),
+            algorithms=["HS256"],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+        )
+    except jwt.PyJWTError:
+        return None
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def display_prefix(key: str) -> str:
+    return key[: len(API_KEY_PREFIX) + 8]

@@ -1,0 +1,103 @@
+"""Settings, read once from the environment (prefix ``AXON_``) and ``.env``."""
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./axon.db"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. See the configuration table in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="AXON_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("AXON_DATABASE_URL", "DATABASE_URL"),
+    )
+    secret_key: SecretStr | None = None
+    """Signs JWTs and webhook requests, derives the key that encrypts endpoint API keys."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    access_token_ttl_seconds: int = 3600
+    jwt_issuer: str = "axon"
+    jwt_audience: str = "axon-api"
+    login_max_failures: int = 5
+    """Failed logins allowed per username and per client address within the window."""
+    login_failure_window_seconds: int = 300
+
+    max_body_bytes: int = 1_048_576
+    max_schema_bytes: int = 65_536
+    max_schema_depth: int = 32
+
+    webhook_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
+    http_get_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
+    executable_tools: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
+    """Builtin/plugin tools non-admins may run through ``POST /tools/{name}/execute``."""
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 3
+
+    model_max_retries: int = 0
+    """Retries the provider SDK makes by itself; 0 so the caller sees every failure."""
+    model_timeout_seconds: float = 120.0
+
+    default_deadline_ms: int = 120_000
+    max_deadline_ms: int = 900_000
+    agent_cache_size: int = 256
+    max_agent_tool_depth: int = 3
+
+    @field_validator("webhook_allowlist", "http_get_allowlist", "executable_tools", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> "Settings":
+        if self.env == "production" and self.secret_key is None:
+            raise ValueError("AXON_ENV=production requires AXON_SECRET_KEY")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def data_dir(self) -> Path:
+        """Where development state (the generated secret) lives: beside the SQLite file."""
+        if self.is_sqlite and ":memory:" not in self.database_url:
+            path = self.database_url.split("///", 1)[1]
+            return Path(path).resolve().parent
+        return Path.cwd()
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or in development one generated once and kept on disk."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir() / ".axon_secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def _app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_app_settings)]

@@ -1,0 +1,266 @@
+"""One error class tree, one envelope (API.md §4) for every non-2xx response."""
+
+import logging
+import uuid
+from typing import Any, Literal, get_args
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger("axon.errors")
+
+ErrorType = Literal[
+    "ValidationError",
+    "InvalidAgentDefinition",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "MethodNotAllowed",
+    "Conflict",
+    "SessionBusy",
+    "PayloadTooLarge",
+    "Overloaded",
+    "RateLimited",
+    "UsageLimitExceeded",
+    "DeadlineExceeded",
+    "OutputValidationFailed",
+    "UnexpectedModelBehavior",
+    "ContentFiltered",
+    "ModelHTTPError",
+    "ModelUnavailable",
+    "ToolError",
+    "Cancelled",
+    "Interrupted",
+    "InternalError",
+]
+ERROR_TYPES: tuple[str, ...] = get_args(ErrorType)
+
+
+class ErrorEnvelope(BaseModel):
+    """The body of every non-2xx response, every ``run.failed`` event and every failed run."""
+
+    status: Literal["error"] = "error"
+    error_type: ErrorType
+    message: str
+    details: dict[str, Any] | list[Any] | None = None
+    retryable: bool = False
+    retry_after: float | None = Field(default=None, description="Seconds; also sent as Retry-After.")
+    run_id: str | None = None
+    request_id: str | None = None
+
+
+class AppError(Exception):
+    """Base of every expected failure. Subclasses only set the class attributes."""
+
+    status_code: int = 500
+    error_type: ErrorType = "InternalError"
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | list[Any] | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+        status_code: int | None = None,
+        run_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.retry_after = retry_after
+        self.run_id = run_id
+        self.headers = headers or {}
+        if retryable is not None:
+            self.retryable = retryable
+        if status_code is not None:
+            self.status_code = status_code
+
+    def envelope(self, request_id: str | None = None) -> ErrorEnvelope:
+        return ErrorEnvelope(
+            error_type=self.error_type,
+            message=self.message,
+            details=self.details,
+            retryable=self.retryable,
+            retry_after=self.retry_after,
+            run_id=self.run_id,
+            request_id=request_id,
+        )
+
+
+class InvalidRequest(AppError):
+    status_code = 422
+    error_type = "ValidationError"
+
+
+class InvalidAgentDefinition(AppError):
+    status_code = 422
+    error_type = "InvalidAgentDefinition"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    error_type = "Unauthorized"
+
+    def __init__(self, message: str = "Missing or invalid credentials.") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    status_code = 403
+    error_type = "Forbidden"
+
+
+class NotFound(AppError):
+    status_code = 404
+    error_type = "NotFound"
+
+
+class MethodNotAllowed(AppError):
+    status_code = 405
+    error_type = "MethodNotAllowed"
+
+
+class Conflict(AppError):
+    status_code = 409
+    error_type = "Conflict"
+
+
+class SessionBusy(AppError):
+    status_code = 409
+    error_type = "SessionBusy"
+    retryable = True
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    error_type = "PayloadTooLarge"
+
+
+class RateLimited(AppError):
+    status_code = 429
+    error_type = "RateLimited"
+    retryable = True
+
+
+class Overloaded(AppError):
+    status_code = 503
+    error_type = "Overloaded"
+    retryable = True
+
+
+class InternalError(AppError):
+    status_code = 500
+    error_type = "InternalError"
+    retryable = True
+
+
+_STATUS_TO_ERROR: dict[int, type[AppError]] = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: InvalidRequest,
+    429: RateLimited,
+    503: Overloaded,
+}
+
+_HTTP_MESSAGES = {
+    404: "No such route.",
+    405: "Method not allowed on this route.",
+    413: "Request body is larger than the configured limit.",
+}
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def render(error: AppError, request_id: str | None) -> JSONResponse:
+    envelope = error.envelope(request_id)
+    headers = dict(error.headers)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    return JSONResponse(envelope.model_dump(mode="json"), status_code=error.status_code, headers=headers)
+
+
+async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return render(exc, request_id_of(request))
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    error = InvalidRequest("Request is invalid.", details={"errors": fields})
+    return render(error, request_id_of(request))
+
+
+async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = _STATUS_TO_ERROR.get(exc.status_code, InternalError)
+    message = _HTTP_MESSAGES.get(exc.status_code) or str(exc.detail)
+    error = AppError(message, status_code=exc.status_code, retryable=kind.retryable, headers=dict(exc.headers or {}))
+    error.error_type = kind.error_type
+    return render(error, request_id_of(request))
+
+
+async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    request_id = request_id_of(request)
+    logger.exception("unhandled error (request_id=%s)", request_id, exc_info=exc)
+    return render(InternalError("Internal server error."), request_id)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(Exception, _unexpected_handler)
+
+
+class RequestIdMiddleware:
+    """Echo ``X-Request-ID`` (or make one) on every response, and expose it as ``request.state.request_id``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries pointing at the envelope schema."""
+    codes = sorted({422, 500, *statuses})
+    return {code: {"model": ErrorEnvelope, "description": _describe(code)} for code in codes}
+
+
+def _describe(code: int) -> str:
+    kinds = [cls.error_type for cls in _STATUS_TO_ERROR.values() if cls.status_code == code]
+    return "Error envelope" + (f" ({', '.join(kinds)})" if kinds else "")

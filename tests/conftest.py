@@ -1,0 +1,121 @@
+"""Fixtures: the real app over ASGI, on SQLite and (when configured) on Postgres.
+
+Every test runs once per backend. Each backend's database is created fresh and
+migrated with the production migrations once per session; tables are emptied
+after every test.
+"""
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pydantic_ai.models
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app import migrate
+from app.config import Settings
+from app.db import Base
+from app.main import create_app
+from tests.factories import auth_headers
+
+pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
+
+POSTGRES_URL = os.environ.get("AXON_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
+
+
+async def _postgres_admin(sql: str) -> None:
+    assert POSTGRES_URL
+    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A freshly created and migrated database for this backend."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "axon-test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        await migrate.upgrade_async(url)
+        yield url
+        return
+    assert POSTGRES_URL
+    name = f"axon_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    await _postgres_admin(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        await migrate.upgrade_async(url)
+        yield url
+    finally:
+        await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def backend(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgres"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        env="development",
+        secret_key="test-secret-key-that-is-long-enough-for-hs256",  # type: ignore[arg-type]
+        login_max_failures=5,
+    )
+
+
+async def _empty_tables(database_url: str) -> None:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            tables = list(reversed(Base.metadata.sorted_tables))
+            if database_url.startswith("postgresql"):
+                names = ", ".join(f'"{t.name}"' for t in tables)
+                await conn.execute(text(f"TRUNCATE {names} CASCADE"))
+            else:
+                for table in tables:
+                    await conn.execute(table.delete())
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    try:
+        async with application.router.lifespan_context(application):
+            yield application
+    finally:
+        await _empty_tables(settings.database_url)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://axon.test") as http:
+        yield http
+
+
+@pytest.fixture
+async def admin_headers(app: FastAPI) -> dict[str, str]:
+    return await auth_headers(app, "root", role="admin")
+
+
+@pytest.fixture
+async def user_headers(app: FastAPI) -> dict[str, str]:
+    return await auth_headers(app, "alice")
+
+
+@pytest.fixture
+async def other_headers(app: FastAPI) -> dict[str, str]:
+    return await auth_headers(app, "mallory")
