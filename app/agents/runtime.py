@@ -1,0 +1,44 @@
+"""What a running agent's tools and instructions can see: pydantic-ai's ``deps`` for our runs."""
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+from pydantic_ai.usage import RunUsage
+
+from app.auth.service import Principal
+from app.config import Settings
+
+
+@dataclass
+class SubRunResult:
+    """What an `agent` tool gets back from the delegated run."""
+
+    run_id: str
+    output: Any
+    usage: RunUsage
+
+
+class RunServices(Protocol):
+    """Process-wide collaborators a run needs; implemented by the runs package."""
+
+    settings: Settings
+    webhook_client: httpx.AsyncClient
+
+    async def run_subagent(self, parent: "RunDeps", agent_ref: str, user_input: str) -> SubRunResult: ...
+
+
+@dataclass
+class RunDeps:
+    """Passed as pydantic-ai ``deps`` to every run we start."""
+
+    vars: dict[str, Any]
+    """The request's `deps`: instruction templates (``{{name}}``) render from these."""
+    run_id: str
+    principal: Principal
+    agent_id: uuid.UUID
+    agent_name: str
+    services: RunServices
+    lineage: tuple[uuid.UUID, ...] = field(default_factory=tuple)
+    """Agent ids from the root run down to this one (the `agent` tool's depth limit and cycle check)."""
