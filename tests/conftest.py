@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import migrate
 from app.config import Settings
-from app.db import Base
 from app.main import create_app
+from app.models import Base
 from tests.factories import auth_headers
 
 pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
