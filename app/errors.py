@@ -155,6 +155,65 @@ class Overloaded(AppError):
     retryable = True
 
 
+class UsageLimitExceeded(AppError):
+    status_code = 422
+    error_type = "UsageLimitExceeded"
+
+
+class DeadlineExceeded(AppError):
+    status_code = 504
+    error_type = "DeadlineExceeded"
+    retryable = True
+
+
+class OutputValidationFailed(AppError):
+    status_code = 502
+    error_type = "OutputValidationFailed"
+    retryable = True
+
+
+class UnexpectedModelBehavior(AppError):
+    status_code = 502
+    error_type = "UnexpectedModelBehavior"
+    retryable = True
+
+
+class ContentFiltered(AppError):
+    status_code = 422
+    error_type = "ContentFiltered"
+
+
+class ModelHTTPError(AppError):
+    """Upstream model API answered an error; ``retryable`` follows its status (429/5xx)."""
+
+    status_code = 502
+    error_type = "ModelHTTPError"
+
+
+class ModelUnavailable(AppError):
+    status_code = 503
+    error_type = "ModelUnavailable"
+    retryable = True
+
+
+class ToolError(AppError):
+    """A webhook or agent tool failed beyond its retries."""
+
+    status_code = 502
+    error_type = "ToolError"
+
+
+class Cancelled(AppError):
+    status_code = 409
+    error_type = "Cancelled"
+
+
+class Interrupted(AppError):
+    status_code = 503
+    error_type = "Interrupted"
+    retryable = True
+
+
 class InternalError(AppError):
     status_code = 500
     error_type = "InternalError"
