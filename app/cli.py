@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrate
@@ -15,6 +16,7 @@ from app.auth import service as auth_service
 from app.auth.schemas import UserCreate
 from app.config import get_settings
 from app.db import Database
+from app.errors import AppError
 
 T = TypeVar("T")
 
@@ -122,14 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    from app.errors import AppError
-
+    handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except AppError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+    except ValidationError as exc:
+        # Bad configuration or a bad argument: say which, without a traceback.
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            print(
+                f"error: {where + ': ' if where else ''}{error['msg'].removeprefix('Value error, ')}", file=sys.stderr
+            )
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
 """Settings, read once from the environment (prefix ``AXON_``) and ``.env``."""
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./axon.db"
+SECRET_FILE_NAME = ".axon_secret_key"
+MIN_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -54,6 +57,8 @@ class Settings(BaseSettings):
     agent_cache_size: int = 256
     max_agent_tool_depth: int = 3
 
+    _secret: str | None = PrivateAttr(default=None)
+
     @field_validator("webhook_allowlist", "http_get_allowlist", "executable_tools", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -64,7 +69,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_needs_secret(self) -> "Settings":
         if self.env == "production" and self.secret_key is None:
-            raise ValueError("AXON_ENV=production requires AXON_SECRET_KEY")
+            raise ValueError("AXON_ENV=production requires AXON_SECRET_KEY (at least 32 characters)")
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"AXON_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
         return self
 
     @property
@@ -74,20 +81,38 @@ class Settings(BaseSettings):
     def data_dir(self) -> Path:
         """Where development state (the generated secret) lives: beside the SQLite file."""
         if self.is_sqlite and ":memory:" not in self.database_url:
-            path = self.database_url.split("///", 1)[1]
+            path = self.database_url.split("///", 1)[1].split("?", 1)[0]
             return Path(path).resolve().parent
         return Path.cwd()
 
     def resolved_secret_key(self) -> str:
-        """The configured secret, or in development one generated once and kept on disk."""
-        if self.secret_key is not None:
-            return self.secret_key.get_secret_value()
-        path = self.data_dir() / ".axon_secret_key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        """The configured secret, or in development one generated once and kept on disk (mode 0600).
+
+        Read once per ``Settings`` object; the file is created atomically so two processes
+        starting together agree on one secret.
+        """
+        if self._secret is None:
+            self._secret = self.secret_key.get_secret_value() if self.secret_key else _development_secret(self)
+        return self._secret
+
+
+def _development_secret(settings: Settings) -> str:
+    path = settings.data_dir() / SECRET_FILE_NAME
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written to a private temporary file, then linked into place: the secret is never
+        # world-readable, never half-written, and the first of two racing processes wins.
+        temporary = path.with_name(f"{SECRET_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()
 
 
 @lru_cache

@@ -1,7 +1,7 @@
 """One error class tree, one envelope (API.md §4) for every non-2xx response."""
 
 import logging
-import uuid
+from http import HTTPStatus
 from typing import Any, Literal, get_args
 
 from fastapi import FastAPI, Request
@@ -9,7 +9,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("axon.errors")
 
@@ -269,12 +268,27 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's and FastAPI's own HTTP errors (404/405 routing, 413, 400 body parsing) as the envelope.
+
+    A status without its own error type keeps to the contract's table: another 4xx is a
+    ``ValidationError`` (422), another 5xx an ``InternalError`` (500).
+    """
     assert isinstance(exc, StarletteHTTPException)
-    kind = _STATUS_TO_ERROR.get(exc.status_code, InternalError)
-    message = _HTTP_MESSAGES.get(exc.status_code) or str(exc.detail)
-    error = AppError(message, status_code=exc.status_code, retryable=kind.retryable, headers=dict(exc.headers or {}))
+    kind = _STATUS_TO_ERROR.get(exc.status_code) or (InvalidRequest if exc.status_code < 500 else InternalError)
+    # Starlette's default detail is the bare status phrase; ours says more. A specific detail wins.
+    generic = exc.detail in {_phrase(exc.status_code), ""}
+    message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail)) if generic else str(exc.detail)
+    headers = {**kind("").headers, **(exc.headers or {})} if kind is Unauthorized else dict(exc.headers or {})
+    error = AppError(message, status_code=kind.status_code, retryable=kind.retryable, headers=headers)
     error.error_type = kind.error_type
     return render(error, request_id_of(request))
+
+
+def _phrase(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return ""
 
 
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -288,30 +302,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
-
-
-class RequestIdMiddleware:
-    """Echo ``X-Request-ID`` (or make one) on every response, and expose it as ``request.state.request_id``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -1,17 +1,32 @@
 """The application factory: lifespan-owned resources, routers, error handlers."""
 
+import json
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
+from app.agents.build import AgentFactory
+from app.agents.router import router as agents_router
+from app.auth import security
 from app.auth.ratelimit import LoginLimiter
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.db import Database
-from app.errors import ErrorEnvelope, RequestIdMiddleware, install_error_handlers
+from app.errors import ErrorEnvelope, install_error_handlers
 from app.health.router import router as health_router
+from app.llm.resolve import create_http_client
+from app.llm.router import router as model_endpoints_router
+from app.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.migrate import head_revision
+from app.runs.manager import SHUTDOWN_GRACE_SECONDS, RunManager
+from app.runs.router import router as runs_router
+from app.tools.registry import ToolRegistry
+from app.tools.router import router as tools_router
+
+ENVELOPE_REF_TEMPLATE = "#/components/schemas/{model}"
 
 DESCRIPTION = """\
 Axon stores JSON agent definitions and runs them as pydantic-ai agents.
@@ -27,11 +42,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncGenerator[None]:
+        settings.resolved_secret_key()  # fail fast, and create the development secret before serving
+        await security.prepare()
         database = Database(settings.database_url, head_revision(settings.database_url))
         app.state.database = database
+        app.state.tool_registry = ToolRegistry.load(settings)
+        model_http_client = create_http_client(settings)  # one pooled client for all model traffic
+        app.state.agent_factory = AgentFactory(
+            settings, database, model_http_client, toolset_options={"registry": app.state.tool_registry}
+        )
+        webhook_client = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+        app.state.run_manager = RunManager(settings, database, app.state.agent_factory, webhook_client)
         try:
             yield
         finally:
+            await app.state.run_manager.shutdown(SHUTDOWN_GRACE_SECONDS)
+            await webhook_client.aclose()
+            await model_http_client.aclose()
             await database.dispose()
 
     app = FastAPI(
@@ -39,30 +66,54 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_failure_window_seconds)
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
-    for router in (health_router, auth_router):
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # added last, so outermost: every response gets its id
+    for router in (health_router, auth_router, tools_router, agents_router, model_endpoints_router, runs_router):
         app.include_router(router)
     _publish_envelope_schema(app)
     return app
 
 
 def _publish_envelope_schema(app: FastAPI) -> None:
-    """Make `ErrorEnvelope` a named component even on routes that declare no error responses."""
+    """Point every error response of every route at the one `ErrorEnvelope` component.
+
+    Routes declare their specific statuses with `error_responses(...)`; this adds the 500
+    every route can answer and replaces FastAPI's `HTTPValidationError` 422 body, which
+    the service never sends.
+    """
     original = app.openapi
 
-    def openapi() -> dict[str, object]:
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = original()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.setdefault(
-                "ErrorEnvelope", ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
-            )
-            app.openapi_schema = schema
+            app.openapi_schema = _with_envelope(original())
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+_FASTAPI_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def _with_envelope(schema: dict[str, Any]) -> dict[str, Any]:
+    components: dict[str, Any] = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("ErrorEnvelope", ErrorEnvelope.model_json_schema(ref_template=ENVELOPE_REF_TEMPLATE))
+    envelope = {"application/json": {"schema": {"$ref": ENVELOPE_REF_TEMPLATE.format(model="ErrorEnvelope")}}}
+    for path_item in schema.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in _HTTP_METHODS:
+                continue
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            responses.setdefault("500", {"description": "Error envelope (InternalError)"})
+            for code, response in responses.items():
+                if code[0] in "45" or code == "default":
+                    response["content"] = envelope
+    for name in _FASTAPI_ERROR_SCHEMAS:
+        rest = {key: value for key, value in components.items() if key != name}
+        if f'"{ENVELOPE_REF_TEMPLATE.format(model=name)}"' not in json.dumps([schema.get("paths"), rest]):
+            components.pop(name, None)
+    return schema

@@ -42,3 +42,6 @@ class RunDeps:
     services: RunServices
     lineage: tuple[uuid.UUID, ...] = field(default_factory=tuple)
     """Agent ids from the root run down to this one (the `agent` tool's depth limit and cycle check)."""
+    last_output_error: dict[str, Any] | None = None
+    """Set by the output validator on a schema mismatch: ``{"errors": [{"path", "message"}], "raw_output"}``;
+    the runs engine puts it in ``OutputValidationFailed.details`` when output retries run out."""

@@ -8,24 +8,27 @@ USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 
 
 class Token(BaseModel):
-    access_token: str
+    access_token: str = Field(description="A JWT (HS256); send it as `Authorization: Bearer <token>`.")
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the token expires.")
 
 
 class LoginRequest(BaseModel):
-    """JSON form of the OAuth2 password grant (the form-encoded body is accepted too)."""
+    """The OAuth2 password grant, form-encoded (the standard) or as a JSON object with the same fields."""
 
     model_config = ConfigDict(extra="forbid")
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
     grant_type: Literal["password"] | None = None
+    scope: str = Field(default="", description="Accepted for OAuth2 clients; ignored (roles decide access).")
+    client_id: str | None = Field(default=None, description="Accepted for OAuth2 clients; ignored.")
+    client_secret: str | None = Field(default=None, description="Accepted for OAuth2 clients; ignored.")
 
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(pattern=USERNAME_PATTERN)
-    password: str = Field(min_length=8, max_length=1024)
+    username: str = Field(pattern=USERNAME_PATTERN, description="Letters, digits and `_.@-`; at most 64.")
+    password: str = Field(min_length=8, max_length=1024, description="At least 8 characters; stored as argon2.")
     role: Literal["user", "admin"] = "user"
 
 

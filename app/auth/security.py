@@ -4,6 +4,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import secrets
+from functools import cache
 from typing import Any
 
 import jwt
@@ -14,8 +15,20 @@ from app.config import Settings
 
 API_KEY_PREFIX = "axk_"
 _hasher = PasswordHash((Argon2Hasher(),))
-# Verified against when the username is unknown, so both failures cost the same.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so both failures cost the same.
+
+    Made on first use (not at import, which would cost every CLI start one argon2 hash).
+    """
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+async def prepare() -> None:
+    """Make the dummy hash at startup, so even the first unknown-user login costs exactly one verify."""
+    await asyncio.to_thread(_dummy_hash)
 
 
 async def hash_password(password: str) -> str:
@@ -24,7 +37,7 @@ async def hash_password(password: str) -> str:
 
 async def verify_password(password: str, password_hash: str | None) -> bool:
     """Constant-work check: an unknown user still pays for one argon2 verification."""
-    ok = await asyncio.to_thread(_hasher.verify, password, password_hash or _DUMMY_HASH)
+    ok = await asyncio.to_thread(lambda: _hasher.verify(password, password_hash or _dummy_hash()))
     return ok and password_hash is not None
 
 

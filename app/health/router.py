@@ -1,5 +1,7 @@
+from typing import Literal
+
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.db import DatabaseDep
 from app.errors import error_responses
@@ -9,15 +11,24 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 
 class HealthStatus(BaseModel):
-    status: str
-    migration: str | None = None
+    status: Literal["ok"] = "ok"
+    migration: str | None = Field(default=None, description="The database's migration revision (readiness only).")
 
 
-@router.get("/live")
+@router.get("/live", summary="Liveness: the process is up", description="No authentication; touches nothing.")
 async def live() -> HealthStatus:
-    return HealthStatus(status="ok")
+    return HealthStatus()
 
 
-@router.get("/ready", responses=error_responses(503))
+@router.get(
+    "/ready",
+    responses=error_responses(503),
+    summary="Readiness: the database is reachable and migrated to head",
+    description=(
+        "No authentication. `503` with the error envelope (`error_type: Overloaded`, `retryable: true`, "
+        "`Retry-After`) when the database is unreachable or its schema is not at the latest migration "
+        "(`details.current` / `details.expected`)."
+    ),
+)
 async def ready(database: DatabaseDep) -> HealthStatus:
-    return HealthStatus(status="ok", migration=await service.check_ready(database))
+    return HealthStatus(migration=await service.check_ready(database))

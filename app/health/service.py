@@ -1,3 +1,4 @@
+import asyncio
 import logging
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -8,6 +9,8 @@ from app.migrate import current_revision
 
 logger = logging.getLogger("axon.health")
 
+READINESS_TIMEOUT_SECONDS = 5.0
+
 
 class NotReady(Overloaded):
     """503: the database cannot serve (unreachable, or its schema is not at head)."""
@@ -15,13 +18,15 @@ class NotReady(Overloaded):
 
 async def check_ready(database: Database) -> str:
     try:
-        revision = await current_revision(database.engine)
-    except (SQLAlchemyError, OSError) as exc:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            revision = await current_revision(database.engine)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        # The exception text can carry the database URL; only its type is logged.
         logger.warning("readiness: database unreachable: %s", type(exc).__name__)
         raise NotReady("Database unreachable.", retry_after=5) from exc
     if revision is None or revision != database.head_revision:
         raise NotReady(
-            "Database schema is not at the latest migration.",
+            "Database schema is not at the latest migration; run `axon migrate`.",
             details={"current": revision, "expected": database.head_revision},
             retry_after=5,
         )

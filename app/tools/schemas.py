@@ -5,8 +5,10 @@ schema (upper-case ``OBJECT``/``STRING`` types); ADM is normalised to JSON Schem
 way in, so everything downstream sees JSON Schema only.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.tools import adm
@@ -36,8 +38,20 @@ class _WithParameters(_ToolBase):
     @field_validator("parameters", mode="before")
     @classmethod
     def _normalise_adm(cls, value: Any) -> Any:
-        if isinstance(value, dict) and adm.is_adm_schema(value):  # pyright: ignore[reportUnknownArgumentType]
-            return adm.adm_to_json_schema(value)  # pyright: ignore[reportUnknownArgumentType]
+        if not isinstance(value, dict):
+            return value
+        schema = cast(dict[str, Any], value)
+        return adm.adm_to_json_schema(schema) if adm.is_adm_schema(schema) else schema
+
+    @field_validator("parameters")
+    @classmethod
+    def _valid_object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        if value.get("type") != "object":
+            raise ValueError('tool parameters must be a JSON Schema with "type": "object"')
         return value
 
 
@@ -79,3 +93,42 @@ ToolDeclaration = Annotated[
     BuiltinTool | ExternalTool | WebhookTool | AgentTool | McpTool,
     Field(discriminator="type"),
 ]
+
+
+ToolFormat = Literal["jsonschema", "adm"]
+
+
+class ToolInfo(BaseModel):
+    """A tool as the model sees it; ``parameters`` in the requested format."""
+
+    name: str
+    type: Literal["builtin", "external", "webhook", "agent", "mcp"] = Field(
+        description="`builtin` covers tools shipped with the service and plugin tools."
+    )
+    description: str | None
+    parameters: dict[str, Any] = Field(description="JSON Schema, or an ALTAR ADM schema with `?format=adm`.")
+    requires_approval: bool = False
+
+
+class ToolList(BaseModel):
+    format: ToolFormat
+    tools: list[ToolInfo]
+
+
+class ExecuteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    args: dict[str, Any] = Field(default_factory=dict[str, Any], description="The tool's arguments.")
+
+
+class ToolResultError(BaseModel):
+    message: str
+
+
+class ToolResult(BaseModel):
+    """An ALTAR LATER ``ToolResult``: failures are ``ERROR`` results, not HTTP errors."""
+
+    name: str
+    status: Literal["SUCCESS", "ERROR"]
+    content: Any = Field(default=None, description="The tool's return value (null on ERROR).")
+    error: ToolResultError | None = None

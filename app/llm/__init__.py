@@ -1,0 +1,1 @@
+"""Model references: provider strings, admin-managed OpenAI-compatible endpoints, the shared HTTP client."""

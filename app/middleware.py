@@ -1,0 +1,76 @@
+"""Pure ASGI middleware that every request passes: request ids and the body size limit."""
+
+import uuid
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import PayloadTooLarge, render
+
+MAX_REQUEST_ID_LENGTH = 128
+
+
+class RequestIdMiddleware:
+    """Echo ``X-Request-ID`` (or make one) on every response, and expose it as ``request.state.request_id``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        valid = 0 < len(incoming) <= MAX_REQUEST_ID_LENGTH and incoming.isascii() and incoming.isprintable()
+        request_id = incoming if valid else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode("ascii")))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_body_bytes`` with the 413 envelope.
+
+    A declared ``Content-Length`` over the limit is answered before the app runs, so the
+    body is never read. A chunked body is counted as it streams in; the chunk that crosses
+    the limit raises Starlette's 413, which the error handlers render as the envelope.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            request_id: str | None = scope.get("state", {}).get("request_id")
+            response = render(PayloadTooLarge(self._message()), request_id)
+            await response(scope, receive, send)
+            return
+
+        received = 0
+
+        async def receive_with_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise StarletteHTTPException(status_code=413, detail=self._message())
+            return message
+
+        await self.app(scope, receive_with_limit, send)
+
+    def _message(self) -> str:
+        return f"Request body is larger than the limit of {self.max_body_bytes} bytes."

@@ -1,0 +1,394 @@
+"""The process-wide `RunManager`: every run executes in its own asyncio task here.
+
+One execution path for every endpoint. The task drives ``agent.run`` with an event
+handler, turns pydantic-ai events into our numbered events (`RunChannel`), stores them in
+small ordered batches (their own short transactions) and finishes the run row and the
+terminal event in one transaction *before* subscribers see the terminal event, so a client
+that reads ``GET /runs/{id}`` after the stream ends sees the final state. No transaction
+is open while the model is thinking.
+"""
+
+import asyncio
+import contextvars
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+from pydantic_ai import Agent, CancellationToken, DeferredToolRequests, DeferredToolResults, capture_run_messages
+from pydantic_ai import exceptions as pai
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, UserContent
+from pydantic_ai.models import Model
+from pydantic_ai.tools import RunContext
+from pydantic_ai.usage import RunUsage, UsageLimits
+from sqlalchemy import insert, update
+
+from app.agents.runtime import RunDeps, SubRunResult
+from app.auth.service import Principal
+from app.config import Settings
+from app.db import Database, utcnow
+from app.errors import AppError, Interrupted, ToolError
+from app.runs.errors import ShuttingDown, error_from_envelope, map_exception
+from app.runs.events import EventTranslator, RunChannel, RunEventOut
+from app.runs.models import Run, RunEvent
+from app.runs.schemas import AgentRef, Deferred, DeferredCall, RunResult, Usage
+
+logger = logging.getLogger("axon.runs")
+
+EVENT_BATCH_SECONDS = 0.05
+"""How long stream events wait to be stored together (a terminal event is stored at once)."""
+SHUTDOWN_GRACE_SECONDS = 10.0
+"""On shutdown, in-flight runs get this long to finish before they are interrupted."""
+_FIRST_TOKEN_EVENTS = frozenset({"text.delta", "thinking.delta", "output.delta", "tool.call"})
+
+
+class AgentBuilder(Protocol):
+    """`app.agents.build.AgentFactory`: a cached pydantic-ai agent per stored version."""
+
+    async def get(self, version: Any) -> Agent[RunDeps, Any]: ...
+
+
+@dataclass
+class RunSpec:
+    """Everything one run needs, resolved and validated before its task starts."""
+
+    run_id: uuid.UUID
+    principal: Principal
+    agent: AgentRef
+    version_row: Any
+    """The stored `AgentVersion` the factory builds from."""
+    structured: bool
+    user_prompt: str | Sequence[UserContent] | None
+    message_history: list[ModelMessage] | None
+    deferred_tool_results: DeferredToolResults | None
+    deps_vars: dict[str, Any]
+    model_settings: dict[str, Any] | None
+    usage_limits: UsageLimits
+    deadline_s: float
+    lineage: tuple[uuid.UUID, ...] = ()
+    started_at: Any = field(default_factory=utcnow)
+
+
+def usage_of(usage: RunUsage) -> Usage:
+    return Usage(
+        requests=usage.requests,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        total_tokens=usage.total_tokens,
+        tool_calls=usage.tool_calls,
+    )
+
+
+def _deferred_of(requests: DeferredToolRequests) -> Deferred:
+    def call(part: Any) -> DeferredCall:
+        try:
+            args = part.args_as_dict()
+        except ValueError:
+            args = part.args
+        return DeferredCall(tool_call_id=part.tool_call_id, tool_name=part.tool_name, args=args)
+
+    return Deferred(calls=[call(p) for p in requests.calls], approvals=[call(p) for p in requests.approvals])
+
+
+@dataclass
+class _Outcome:
+    status: str
+    output: Any = None
+    deferred: Deferred | None = None
+    error: AppError | None = None
+    messages: list[ModelMessage] = field(default_factory=list[ModelMessage])
+
+
+class RunManager:
+    """Owns the tasks of the runs this process executes; also the runs' `RunServices`."""
+
+    def __init__(
+        self, settings: Settings, database: Database, agents: AgentBuilder, webhook_client: httpx.AsyncClient
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.agents = agents
+        self.webhook_client = webhook_client
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.model_overrides: dict[str, Model] = {}
+        """Agent name → the model to run it on instead of its definition's (tests, benchmarks)."""
+        self.accepting = True
+        self._channels: dict[str, RunChannel] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tokens: dict[str, CancellationToken] = {}
+        self._interrupted: set[str] = set()
+
+    # -- starting and following runs -------------------------------------------------
+
+    def check_accepting(self) -> None:
+        if not self.accepting:
+            raise ShuttingDown("The server is shutting down; retry on another instance.", retry_after=1.0)
+
+    def start(self, spec: RunSpec) -> RunChannel:
+        """Start the run's task (its row is already stored). The run is isolated in a fresh context."""
+        self.check_accepting()
+        key = str(spec.run_id)
+        channel = RunChannel(key)
+        self._channels[key] = channel
+        self._tokens[key] = CancellationToken()
+        task = asyncio.create_task(self._execute(spec, channel), context=contextvars.Context())
+        self._tasks[key] = task
+        return channel
+
+    def channel(self, run_id: str) -> RunChannel | None:
+        return self._channels.get(run_id)
+
+    def cancel(self, run_id: str) -> bool:
+        """Ask a live run to stop; it ends ``cancelled`` with the usage so far."""
+        token = self._tokens.get(run_id)
+        if token is None:
+            return False
+        token.cancel()
+        return True
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Stop accepting runs, give in-flight ones ``grace_seconds``, then interrupt the rest.
+
+        An interrupted run ends ``failed`` with ``Interrupted`` and a ``run.failed`` event.
+        """
+        self.accepting = False
+        tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_seconds)
+        for run_id in list(self._tokens):
+            self._interrupted.add(run_id)
+            self._tokens[run_id].cancel()
+        tasks = list(self._tasks.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=5.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5.0)
+
+    # -- RunServices -------------------------------------------------------------------
+
+    async def run_subagent(self, parent: RunDeps, agent_ref: str, user_input: str) -> SubRunResult:
+        """Run another agent visible to the parent's principal as a child run and return its output."""
+        from app.runs import service
+
+        async with self.database.sessionmaker() as session:
+            channel, run_id = await service.start_child_run(session, self, parent, agent_ref, user_input)
+        terminal = await self.wait(run_id, channel, None)
+        assert terminal is not None
+        data = terminal.data
+        if terminal.event != "run.completed":
+            error = data if terminal.event == "run.failed" else {"error_type": "Cancelled", "message": "cancelled"}
+            message = error.get("message", "the sub-agent did not complete")
+            raise ToolError(f"Agent {agent_ref!r} failed: {message}", details={"run_id": run_id, "error": error})
+        used = Usage.model_validate(data.get("usage") or {})
+        return SubRunResult(
+            run_id=run_id,
+            output=data.get("output"),
+            usage=RunUsage(
+                requests=used.requests,
+                input_tokens=used.input_tokens,
+                output_tokens=used.output_tokens,
+                tool_calls=used.tool_calls,
+            ),
+        )
+
+    async def wait(self, run_id: str, channel: RunChannel | None, timeout_s: float | None) -> RunEventOut | None:
+        """The terminal event of a run (live here, or stored), or None if ``timeout_s`` passes first."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        channel = channel or self.channel(run_id)
+        if channel is not None:
+            try:
+                await asyncio.wait_for(channel.finished.wait(), timeout_s)
+            except TimeoutError:
+                return None
+            return channel.terminal
+        from app.runs import service
+
+        while True:
+            async with self.database.sessionmaker() as session:
+                terminal = await service.stored_terminal(session, uuid.UUID(run_id))
+            if terminal is not None:
+                return terminal
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.2)
+
+    # -- execution ---------------------------------------------------------------------
+
+    async def _execute(self, spec: RunSpec, channel: RunChannel) -> None:
+        key = str(spec.run_id)
+        usage = RunUsage()
+        deps = RunDeps(
+            vars=spec.deps_vars,
+            run_id=key,
+            principal=spec.principal,
+            agent_id=uuid.UUID(spec.agent.id),
+            agent_name=spec.agent.name,
+            services=self,
+            lineage=spec.lineage,
+        )
+        translator = EventTranslator(structured=spec.structured)
+        first_token_at: list[Any] = []
+        wake = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_loop(channel, wake))
+
+        def emit(name: str, data: dict[str, Any]) -> None:
+            if not first_token_at and name in _FIRST_TOKEN_EVENTS:
+                first_token_at.append(utcnow())
+            channel.emit(name, data)
+            wake.set()
+
+        async def on_events(_ctx: RunContext[RunDeps], events: AsyncIterable[Any]) -> None:
+            async for event in events:
+                for name, data in translator.translate(event):
+                    emit(name, data)
+
+        emit("run.started", {"agent": spec.agent.model_dump(), "session_id": None})
+        history = spec.message_history or []
+        outcome: _Outcome
+        external_cancel: asyncio.CancelledError | None = None
+        with capture_run_messages() as captured:
+            try:
+                agent = await self.agents.get(spec.version_row)
+                result = await agent.run(
+                    spec.user_prompt,
+                    message_history=history or None,
+                    deferred_tool_results=spec.deferred_tool_results,
+                    deps=deps,
+                    model=self.model_overrides.get(spec.agent.name),
+                    model_settings=spec.model_settings,  # pyright: ignore[reportArgumentType]
+                    usage_limits=spec.usage_limits,
+                    timeout=spec.deadline_s,
+                    usage=usage,
+                    cancellation_token=self._tokens[key],
+                    event_stream_handler=on_events,
+                )
+                if isinstance(result.output, DeferredToolRequests):
+                    outcome = _Outcome("requires_action", deferred=_deferred_of(result.output))
+                else:
+                    outcome = _Outcome("completed", output=result.output)
+                outcome.messages = result.new_messages()
+            except asyncio.CancelledError as exc:
+                external_cancel = exc
+                outcome = self._failure(key, exc, usage, deps, captured[len(history) :])
+            except Exception as exc:
+                outcome = self._failure(key, exc, usage, deps, captured[len(history) :])
+        flusher.cancel()
+        await asyncio.gather(flusher, return_exceptions=True)
+        try:
+            await asyncio.shield(self._finish(spec, channel, outcome, usage, first_token_at))
+        finally:
+            self._channels.pop(key, None)
+            self._tasks.pop(key, None)
+            self._tokens.pop(key, None)
+            self._interrupted.discard(key)
+            channel.finished.set()
+        if external_cancel is not None:
+            raise external_cancel
+
+    def _failure(
+        self, key: str, exc: BaseException, usage: RunUsage, deps: RunDeps, partial: list[ModelMessage]
+    ) -> _Outcome:
+        used = usage_of(usage).model_dump()
+        messages = exc.new_messages() if isinstance(exc, pai.RunCancelled) else partial
+        interrupted = key in self._interrupted or isinstance(exc, asyncio.CancelledError)
+        if interrupted and (isinstance(exc, asyncio.CancelledError) or type(exc) is pai.RunCancelled):
+            error: AppError = Interrupted("The server stopped while the run was in progress.", details={"usage": used})
+            return _Outcome("failed", error=error, messages=messages)
+        error = map_exception(exc, usage=used, last_output_error=deps.last_output_error)
+        status = "cancelled" if error.error_type == "Cancelled" else "failed"
+        return _Outcome(status, error=error, messages=messages)
+
+    async def _finish(
+        self, spec: RunSpec, channel: RunChannel, outcome: _Outcome, usage: RunUsage, first_token_at: list[Any]
+    ) -> None:
+        finished_at = utcnow()
+        messages = ModelMessagesTypeAdapter.dump_python(outcome.messages, mode="json")
+        used = usage_of(usage)
+        envelope: dict[str, Any] | None = None
+        if outcome.error is not None:
+            outcome.error.run_id = str(spec.run_id)
+            envelope = outcome.error.envelope().model_dump(mode="json")
+        result = RunResult(
+            run_id=str(spec.run_id),
+            status=outcome.status,  # pyright: ignore[reportArgumentType]
+            agent=spec.agent,
+            output=outcome.output,
+            usage=used,
+            messages=messages,
+            deferred=outcome.deferred,
+            started_at=spec.started_at,
+            finished_at=finished_at,
+            duration_ms=round((finished_at - spec.started_at).total_seconds() * 1000),
+        )
+        result_json = result.model_dump(mode="json")
+        if outcome.status == "failed":
+            terminal = channel.make("run.failed", envelope or {})
+        elif outcome.status == "cancelled":
+            terminal = channel.make("run.cancelled", {"usage": used.model_dump()})
+        else:
+            terminal = channel.make(f"run.{outcome.status}", result_json)
+        values: dict[str, Any] = {
+            "status": outcome.status,
+            "output": result_json["output"],
+            "usage": used.model_dump(),
+            "messages": messages,
+            "deferred": result_json["deferred"],
+            "error": envelope,
+            "finished_at": finished_at,
+            "first_token_at": first_token_at[0] if first_token_at else None,
+            "last_seq": channel.seq,
+        }
+        try:
+            async with self.database.sessionmaker() as session, session.begin():
+                await _insert_events(session, spec.run_id, channel.take_unsaved())
+                await session.execute(update(Run).where(Run.id == spec.run_id).values(**values))
+        except Exception:
+            logger.exception("could not store the end of run %s", spec.run_id)
+        channel.publish(terminal)
+
+    async def _flush_loop(self, channel: RunChannel, wake: asyncio.Event) -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            await asyncio.sleep(EVENT_BATCH_SECONDS)
+            batch = channel.take_unsaved()
+            if not batch:
+                continue
+            write = asyncio.ensure_future(self._store_batch(channel, batch))
+            try:
+                await asyncio.shield(write)
+            except asyncio.CancelledError:
+                await write
+                raise
+
+    async def _store_batch(self, channel: RunChannel, batch: list[RunEventOut]) -> None:
+        try:
+            async with self.database.sessionmaker() as session, session.begin():
+                await _insert_events(session, uuid.UUID(channel.run_id), batch)
+        except Exception:
+            logger.exception("could not store events of run %s; keeping them for the next batch", channel.run_id)
+            channel.unsaved[:0] = batch
+
+
+async def _insert_events(session: Any, run_id: uuid.UUID, batch: list[RunEventOut]) -> None:
+    if not batch:
+        return
+    now = utcnow()
+    rows = [{"run_id": run_id, "seq": e.seq, "event": e.event, "data": e.data, "created_at": now} for e in batch]
+    await session.execute(insert(RunEvent), rows)
+
+
+def error_of_terminal(event: RunEventOut) -> AppError:
+    """The `AppError` a sync caller gets for a failed or cancelled run's terminal event."""
+    if event.event == "run.failed":
+        return error_from_envelope(event.data)
+    from app.errors import Cancelled
+
+    return Cancelled("The run was cancelled.", details={"usage": event.data.get("usage")}, run_id=event.data["run_id"])

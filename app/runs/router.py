@@ -1,0 +1,196 @@
+"""Run endpoints (API.md §3.2-3.4). Everything that can fail before a stream opens is resolved
+in dependencies, so auth, unknown agents, invalid bodies and idempotency conflicts are
+ordinary HTTP errors with the envelope."""
+
+import uuid
+from collections.abc import AsyncIterable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from app.agents.deps import VisibleAgent
+from app.auth.deps import CurrentPrincipal
+from app.config import SettingsDep
+from app.db import SessionDep
+from app.errors import error_responses
+from app.pagination import Page, PageDep
+from app.runs import service, streaming
+from app.runs.manager import RunManager
+from app.runs.models import Run
+from app.runs.schemas import OnDisconnect, ResumeRequest, RunAccepted, RunOut, RunRequest, RunResult, RunStatus
+from app.runs.service import StartedRun
+
+router = APIRouter(tags=["runs"])
+
+
+def _run_manager(request: Request) -> RunManager:
+    manager: RunManager = request.app.state.run_manager
+    return manager
+
+
+RunManagerDep = Annotated[RunManager, Depends(_run_manager)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Retry safely: the same key and body return (or attach to) the same run; "
+        "another body with the same key is a 409.",
+    ),
+]
+OnDisconnectQuery = Annotated[
+    OnDisconnect,
+    Query(description="`cancel` (default) stops the run when the client goes away; `continue` lets it finish."),
+]
+WaitMs = Annotated[
+    int | None,
+    Query(ge=0, description="Answer `202` with the `run_id` if the run is not finished after this many ms."),
+]
+
+
+async def _owned_run(run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Run:
+    return await service.get_owned_run(session, principal, run_id)
+
+
+OwnedRun = Annotated[Run, Depends(_owned_run)]
+
+
+async def _started_run(
+    agent: VisibleAgent,
+    body: RunRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    manager: RunManagerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> StartedRun:
+    return await service.start_run(session, manager, settings, principal, agent, body, idempotency_key)
+
+
+async def _resumed_run(
+    parent: OwnedRun,
+    body: ResumeRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    manager: RunManagerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> StartedRun:
+    return await service.resume_run(session, manager, settings, principal, parent, body, idempotency_key)
+
+
+StartedRunDep = Annotated[StartedRun, Depends(_started_run)]
+ResumedRunDep = Annotated[StartedRun, Depends(_resumed_run)]
+
+
+def _client_gone(request: Request) -> streaming.ClientGone:
+    return streaming.client_gone(request)
+
+
+ClientGoneDep = Annotated[streaming.ClientGone, Depends(_client_gone)]
+
+_RUN_ERRORS = error_responses(401, 404, 409, 413, 502, 503, 504)
+_ACCEPTED: dict[int | str, dict[str, Any]] = {202: {"model": RunAccepted, "description": "`wait_ms` passed."}}
+
+
+@router.post(
+    "/agents/{agent}/run",  # noqa: FAST003 (resolved by a dependency)
+    summary="Run an agent and wait for the result",
+    response_model=RunResult,
+    responses={**_ACCEPTED, **_RUN_ERRORS},
+    description="Runs the agent and answers with the RunResult (`completed` or `requires_action`). A failed run "
+    "answers with the error envelope (carrying `run_id`) and its status. With `?wait_ms=N` the answer is `202` "
+    "with `run_id` and `events_url` if the run is not done in time; it keeps running.",
+)
+async def run_agent(
+    started: StartedRunDep,
+    manager: RunManagerDep,
+    response: Response,
+    client_gone: ClientGoneDep,
+    wait_ms: WaitMs = None,
+    on_disconnect: OnDisconnectQuery = "cancel",
+) -> RunResult | RunAccepted:
+    return await streaming.answer(manager, started, response, wait_ms, on_disconnect, client_gone)
+
+
+@router.post(
+    "/agents/{agent}/run/stream",  # noqa: FAST003 (resolved by a dependency)
+    summary="Run an agent as a Server-Sent Events stream",
+    response_class=EventSourceResponse,
+    responses=_RUN_ERRORS,
+    description="Events of API.md §3.3: `id:` is the run's sequence number from 1 without gaps, every `data` "
+    "carries `run_id` and `seq`, `: ping` after 15 s of silence, and exactly one terminal event "
+    "(`run.completed`, `run.requires_action`, `run.failed`, `run.cancelled`) before the stream closes.",
+)
+async def run_agent_stream(
+    started: StartedRunDep, manager: RunManagerDep, on_disconnect: OnDisconnectQuery = "cancel"
+) -> AsyncIterable[ServerSentEvent]:
+    async for event in streaming.events_of(manager, started, on_disconnect):
+        yield event
+
+
+@router.post(
+    "/runs/{run_id}/resume",  # noqa: FAST003 (resolved by a dependency)
+    summary="Continue a run that requires action",
+    response_model=RunResult,
+    responses={**_ACCEPTED, **_RUN_ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    description="Answer every pending call: `tool_results`, `tool_errors` (the model sees the message) and "
+    "`approvals`. The continuation is a new run with `parent_run_id`; a run is resumed at most once (409 after). "
+    "`?stream=true` answers as `POST /agents/{agent}/run/stream` does.",
+)
+async def resume_run(
+    started: ResumedRunDep,
+    manager: RunManagerDep,
+    response: Response,
+    client_gone: ClientGoneDep,
+    stream: Annotated[bool, Query(description="Answer as an SSE stream.")] = False,
+    wait_ms: WaitMs = None,
+    on_disconnect: OnDisconnectQuery = "cancel",
+) -> Any:
+    if stream:
+        return streaming.sse_response(streaming.events_of(manager, started, on_disconnect))
+    return await streaming.answer(manager, started, response, wait_ms, on_disconnect, client_gone)
+
+
+@router.get(
+    "/runs/{run_id}",  # noqa: FAST003 (resolved by a dependency)
+    summary="Get a run",
+    responses=error_responses(401, 404),
+)
+async def get_run(run: OwnedRun) -> RunOut:
+    return service.to_out(run)
+
+
+@router.get(
+    "/runs",
+    summary="List your runs, newest first",
+    responses=error_responses(401),
+)
+async def list_runs(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    agent: Annotated[str | None, Query(description="Agent id or name.")] = None,
+    status: Annotated[RunStatus | None, Query()] = None,
+    session_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> Page[RunOut]:
+    items, cursor = await service.list_runs(session, principal, page, agent=agent, status=status, session_id=session_id)
+    return Page[RunOut](items=items, next_cursor=cursor)
+
+
+@router.get(
+    "/runs/{run_id}/events",  # noqa: FAST003 (resolved by a dependency)
+    summary="Replay a run's events, then follow it live",
+    response_class=EventSourceResponse,
+    responses=error_responses(401, 404),
+    description="Stored events after `Last-Event-ID` (header) or `?after=N`, then live until the terminal event.",
+)
+async def run_events(
+    run: OwnedRun,
+    manager: RunManagerDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
+) -> AsyncIterable[ServerSentEvent]:
+    async for event in streaming.replay(manager, run.id, last_event_id if last_event_id is not None else after):
+        yield event

@@ -1,0 +1,104 @@
+"""`GET /tools` and the ALTAR LATER executor `POST /tools/{name}/execute` (API.md §5)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from app.agents.deps import VisibleAgent
+from app.auth.deps import CurrentPrincipal
+from app.config import SettingsDep
+from app.db import SessionDep
+from app.errors import Forbidden, NotFound, error_responses
+from app.tools import service
+from app.tools.registry import ToolFunction, ToolRegistry
+from app.tools.schemas import ExecuteRequest, ToolFormat, ToolList, ToolResult
+
+router = APIRouter(tags=["tools"])
+
+
+class ToolNotFound(NotFound):
+    pass
+
+
+class ToolNotExecutable(Forbidden):
+    pass
+
+
+def _registry(request: Request) -> ToolRegistry:
+    registry: ToolRegistry = request.app.state.tool_registry
+    return registry
+
+
+ToolRegistryDep = Annotated[ToolRegistry, Depends(_registry)]
+FormatQuery = Annotated[
+    ToolFormat,
+    Query(alias="format", description="`jsonschema` (default) or `adm` (ALTAR ADM FunctionDeclaration schemas)."),
+]
+
+
+def _executable_tool(
+    name: Annotated[str, Path(description="A tool name from `GET /tools`.")],
+    registry: ToolRegistryDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+) -> ToolFunction:
+    tool = registry.get(name)
+    if tool is None:
+        raise ToolNotFound(f"No tool {name!r}.")
+    if not principal.is_admin and name not in settings.executable_tools:
+        raise ToolNotExecutable(f"Tool {name!r} is not executable by non-admins (AXON_EXECUTABLE_TOOLS).")
+    return tool
+
+
+ExecutableTool = Annotated[ToolFunction, Depends(_executable_tool)]
+
+
+@router.get(
+    "/tools",
+    summary="List builtin and plugin tools",
+    description=(
+        "The global tool registry: tools shipped with the service and tools of installed plugins "
+        "(entry-point group `axon.tools`), sorted by name. Agent definitions reference them as "
+        '`{"type": "builtin", "name": …}`. With `?format=adm` the parameters are ALTAR ADM schemas; '
+        "a schema ADM cannot express is a `422 ValidationError` listing the constructs under "
+        "`details.unsupported`."
+    ),
+    responses=error_responses(401, 422),
+)
+async def list_tools(_: CurrentPrincipal, registry: ToolRegistryDep, fmt: FormatQuery = "jsonschema") -> ToolList:
+    return service.list_registry_tools(registry, fmt)
+
+
+@router.post(
+    "/tools/{name}/execute",  # noqa: FAST003 (resolved by a dependency)
+    summary="Execute a builtin or plugin tool (ALTAR LATER executor)",
+    description=(
+        "Validates `args` against the tool's JSON Schema and runs the tool. The answer is always a "
+        "LATER `ToolResult` with status `200`: invalid arguments, tool errors and exceptions are "
+        '`"status": "ERROR"` results with `error.message`. Admins may execute any registered tool; '
+        "other callers only tools listed in `AXON_EXECUTABLE_TOOLS` (`403 Forbidden` otherwise). "
+        "Tools that need a run's context can only be called by agents (an `ERROR` result here)."
+    ),
+    responses=error_responses(401, 403, 404),
+)
+async def execute_tool(tool: ExecutableTool, body: ExecuteRequest) -> ToolResult:
+    return await service.execute(tool, body.args)
+
+
+@router.get(
+    "/agents/{agent}/tools",
+    summary="List an agent's tools",
+    description=(
+        "The tools declared by the agent's current definition, as the model sees them: builtin and "
+        "plugin tools take their schema (and, unless overridden, description) from the registry; "
+        '`agent` tools take `{"input": string}`. With `?format=adm` the parameters are ALTAR ADM '
+        "schemas; a schema ADM cannot express is a `422 ValidationError` listing the constructs "
+        "under `details.unsupported`, never silently dropped."
+    ),
+    responses=error_responses(401, 404, 422),
+    tags=["agents"],
+)
+async def list_agent_tools(
+    agent: VisibleAgent, session: SessionDep, registry: ToolRegistryDep, fmt: FormatQuery = "jsonschema"
+) -> ToolList:
+    return await service.list_agent_tools(session, agent, registry, fmt)

@@ -1,0 +1,1 @@
+"""Load benchmarks (not tests): see docs/performance.md."""
