@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrate
@@ -92,6 +93,30 @@ def _api_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agents_apply(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.agents import cli as agents_cli
+
+    async def work(session: AsyncSession) -> list[str]:
+        owner = await agents_cli.principal_for(session, args.owner)
+        return await agents_cli.apply_path(session, get_settings(), owner, Path(args.path))
+
+    for line in _with_session(work):
+        print(line)
+    return 0
+
+
+def _agents_export(args: argparse.Namespace) -> int:
+    from app.agents import cli as agents_cli
+
+    async def work(session: AsyncSession) -> str:
+        return await agents_cli.export_agent(session, await agents_cli.principal_for(session, args.owner), args.name)
+
+    print(_with_session(work), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="axon", description="Axon agent service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
     create_key.add_argument("--name", default="cli")
     create_key.set_defaults(handler=_api_keys_create)
 
+    agents = commands.add_parser("agents").add_subparsers(dest="agents_command", required=True)
+    apply = agents.add_parser("apply", help="create or update agents from a YAML/JSON file or a folder of them")
+    apply.add_argument("path")
+    apply.add_argument("--owner", default="admin", help="the user who owns the agents (default: admin)")
+    apply.set_defaults(handler=_agents_apply)
+    export = agents.add_parser("export", help="print an agent's current definition as YAML")
+    export.add_argument("name")
+    export.add_argument("--owner", default="admin", help="whose view of the agents to use (default: admin)")
+    export.set_defaults(handler=_agents_export)
+
     return parser
 
 
@@ -136,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"error: {where + ': ' if where else ''}{error['msg'].removeprefix('Value error, ')}", file=sys.stderr
             )
+    except (SQLAlchemyError, OSError) as exc:
+        # Unreachable or not migrated; the driver's first line says which (it never holds the password).
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"error: database: {reason} (is it running, and migrated with `axon migrate`?)", file=sys.stderr)
     return 1
 
 

@@ -57,6 +57,27 @@ class Settings(BaseSettings):
     agent_cache_size: int = 256
     max_agent_tool_depth: int = 3
 
+    executor_id: str | None = None
+    """This process's unique id in the run list and for durable recovery; default ``host-pid-random``.
+    Give a replica a stable id (e.g. its StatefulSet ordinal) to have it resume its own runs at once."""
+    max_concurrent_runs: int = Field(default=32, ge=1)
+    """Background runs executing at once across all processes (enforced by the durable queue)."""
+    max_concurrent_runs_per_owner: int = Field(default=4, ge=1)
+    max_queued_runs: int = Field(default=1000, ge=0)
+    """Background runs waiting in the queue; above it new background runs get 503 ``Overloaded``."""
+    shutdown_grace_seconds: float = 10.0
+    """On shutdown, in-flight sync/stream runs get this long to finish; background runs are left to resume."""
+    cancel_wait_seconds: float = 5.0
+    """``POST /runs/{id}/cancel`` waits this long for the run to stop before answering ``cancel_pending``."""
+    executor_heartbeat_seconds: float = 5.0
+    executor_dead_after_seconds: float = 30.0
+    """A process whose heartbeat is older than this is dead: another process takes over its runs."""
+    queue_poll_seconds: float = 1.0
+    """How often each process polls the durable queue for runs to start."""
+    dbos_system_database_url: str | None = None
+    """DBOS's system database; default: the service's own database (schema ``dbos`` on Postgres, a
+    sibling ``*.dbos.sqlite`` file beside a SQLite database)."""
+
     _secret: str | None = PrivateAttr(default=None)
 
     @field_validator("webhook_allowlist", "http_get_allowlist", "executable_tools", mode="before")

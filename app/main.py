@@ -23,6 +23,7 @@ from app.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.migrate import head_revision
 from app.runs.manager import SHUTDOWN_GRACE_SECONDS, RunManager
 from app.runs.router import router as runs_router
+from app.sessions.router import router as sessions_router
 from app.tools.registry import ToolRegistry
 from app.tools.router import router as tools_router
 
@@ -72,7 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last, so outermost: every response gets its id
-    for router in (health_router, auth_router, tools_router, agents_router, model_endpoints_router, runs_router):
+    routers = (health_router, auth_router, tools_router, agents_router, model_endpoints_router, runs_router)
+    for router in (*routers, sessions_router):
         app.include_router(router)
     _publish_envelope_schema(app)
     return app

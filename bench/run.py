@@ -226,6 +226,10 @@ async def main(args: argparse.Namespace) -> None:
             "AXON_DATABASE_URL": database_url,
             "AXON_ENV": "production",
             "AXON_SECRET_KEY": secrets.token_urlsafe(48),
+            # Admission control would queue a single owner's 256 concurrent runs: measure the
+            # serving path, not the configured limits.
+            "AXON_MAX_CONCURRENT_RUNS": "1024",
+            "AXON_MAX_CONCURRENT_RUNS_PER_OWNER": "1024",
             **dict(item.split("=", 1) for item in args.env),
         }
         await cli(env, "migrate")
@@ -241,6 +245,9 @@ async def main(args: argparse.Namespace) -> None:
                 await wait_ready(port, "/v1/models")
             port = free_port()
             server = [PYTHON, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1"]
+            if args.profile:
+                profile = ["-m", "pyinstrument", "-o", str(out_dir / "profile.txt"), "--show-all"]
+                server = [PYTHON, *profile, *server[1:]]
             server += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
             server_pid = await stack.enter_async_context(process("axon", server, env, logs))
             await wait_ready(port, "/health/ready")
@@ -357,6 +364,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=64)
     parser.add_argument("--warmup-concurrency", type=int, default=16)
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the service (limits)")
+    parser.add_argument("--profile", action="store_true", help="run the service under pyinstrument")
     parser.add_argument("--out", type=Path, default=Path("/tmp") / f"axon-bench-{time.strftime('%Y%m%d-%H%M%S')}")
     args = parser.parse_args()
     for url in (args.postgres,):

@@ -39,6 +39,19 @@ async def _postgres_admin(sql: str) -> None:
         await engine.dispose()
 
 
+def pytest_report_header() -> str:
+    return f"axon backends: {', '.join(BACKENDS)}" + (
+        "" if POSTGRES_URL else " (set AXON_TEST_POSTGRES_URL for Postgres)"
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests really ran on each backend, so a CI log shows the Postgres ones."""
+    for backend in BACKENDS:
+        passed = [r for r in terminalreporter.stats.get("passed", []) if f"[{backend}" in r.nodeid]
+        terminalreporter.write_line(f"axon: {len(passed)} tests passed on {backend}")
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """A freshly created and migrated database for this backend."""

@@ -89,8 +89,14 @@ async def test_cli_errors_are_one_line_without_traceback(app: FastAPI, database_
 
 
 async def test_migrate_brings_an_empty_database_to_head(empty_database_url: str, tmp_path: Path):
-    result = await _axon("migrate", env=_environment(empty_database_url), cwd=tmp_path)
+    env = _environment(empty_database_url)
+    before = await _axon("api-keys", "create", "ops", env=env, cwd=tmp_path)
+    result = await _axon("migrate", env=env, cwd=tmp_path)
 
+    assert before.returncode == 1
+    assert before.stderr == IsStr(
+        regex=r"error: database: .*users.* \(is it running, and migrated with `axon migrate`\?\)\n"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "database at head\n"
     engine = create_engine(empty_database_url)

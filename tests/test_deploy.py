@@ -5,8 +5,11 @@ they run exist in the `axon` CLI, and the services are wired as the README says.
 """
 
 import json
+import os
 import re
 import shlex
+import socket
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -130,3 +133,18 @@ def test_readme_cli_examples_are_real_commands():
     assert examples
     for example in examples:
         _assert_axon_command(shlex.split(example, comments=True))
+
+
+def test_ci_fails_rather_than_skips_without_postgres():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    env = {**os.environ, "AXON_TEST_POSTGRES_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port}/postgres"}
+
+    result = subprocess.run(
+        ["bash", str(ROOT / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode != 0
+    assert f"CI needs Postgres at 127.0.0.1:{closed_port}" in result.stderr
+    assert "make" not in result.stdout  # it stopped before running the suite

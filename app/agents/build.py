@@ -24,7 +24,7 @@ server cannot serve the model (missing credentials, SDK or endpoint); the tools 
 """
 
 from collections import OrderedDict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
 import httpx2
@@ -40,6 +40,7 @@ from pydantic_ai import (
     ToolOutput,
 )
 from pydantic_ai.agent.abstract import AgentRetries
+from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.toolsets import AbstractToolset
@@ -122,9 +123,15 @@ def _model_settings(definition: AgentDefinition) -> ModelSettings | None:
 
 
 def build_agent(
-    definition: AgentDefinition, model: Model, toolsets: list[AbstractToolset[RunDeps]]
+    definition: AgentDefinition,
+    model: Model,
+    toolsets: list[AbstractToolset[RunDeps]],
+    extra_capabilities: Sequence[AbstractCapability[RunDeps]] = (),
 ) -> BuiltAgent:
-    """A pydantic-ai agent for a validated definition and an already resolved model."""
+    """A pydantic-ai agent for a validated definition and an already resolved model.
+
+    ``extra_capabilities`` are the server's own (e.g. DBOS durability for background runs).
+    """
     agent: BuiltAgent = Agent(
         model,
         output_type=_output_type(definition),
@@ -137,7 +144,7 @@ def build_agent(
         end_strategy=definition.end_strategy,
         tool_timeout=definition.tool_timeout,
         metadata=definition.metadata,
-        capabilities=[capabilities.instantiate(stored) for stored in definition.capabilities],
+        capabilities=[*(capabilities.instantiate(stored) for stored in definition.capabilities), *extra_capabilities],
         toolsets=toolsets,
     )
     if definition.output_schema is not None:

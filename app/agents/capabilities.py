@@ -72,12 +72,10 @@ def normalise(raw: Any) -> str | dict[str, Any]:
     try:
         spec = CapabilitySpec.model_validate(raw)
     except ValidationError as exc:
-        raise CapabilityProblem("must be \"Name\", {\"Name\": argument} or {\"Name\": {arguments}}") from exc
+        raise CapabilityProblem('must be "Name", {"Name": argument} or {"Name": {arguments}}') from exc
     entry = ALLOWED.get(spec.name)
     if entry is None:
-        raise CapabilityProblem(
-            f"capability {spec.name!r} is not allowed; allowed: {', '.join(sorted(ALLOWED))}"
-        )
+        raise CapabilityProblem(f"capability {spec.name!r} is not allowed; allowed: {', '.join(sorted(ALLOWED))}")
     _, args_model, positional = entry
     kwargs = dict(spec.kwargs)
     if spec.args:

@@ -115,7 +115,9 @@ class AgentDefinition(_Strict):
     model_settings: ModelSettingsSpec | None = None
     retries: RetriesSpec | None = None
     end_strategy: Literal["early", "graceful", "exhaustive"] = "graceful"
-    tool_timeout: float | None = Field(default=None, gt=0, le=3600, description="Seconds before a tool call is retried.")
+    tool_timeout: float | None = Field(
+        default=None, gt=0, le=3600, description="Seconds before a tool call is retried."
+    )
     metadata: dict[str, Any] | None = None
     capabilities: list[str | dict[str, Any]] = Field(
         default_factory=list[str | dict[str, Any]],
@@ -176,7 +178,12 @@ def _shorthand_to_schema(fields: dict[str, Any], base: str, problems: list[Probl
         elif isinstance(spec, dict):
             properties[name] = spec
         else:
-            problems.append({"path": json_path(base, [name]), "message": f"must be a JSON type name ({', '.join(sorted(_SHORTHAND_TYPES))}) or a schema"})
+            problems.append(
+                {
+                    "path": json_path(base, [name]),
+                    "message": f"must be a JSON type name ({', '.join(sorted(_SHORTHAND_TYPES))}) or a schema",
+                }
+            )
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
@@ -185,7 +192,9 @@ def _apply_compat(raw: dict[str, Any], problems: list[Problem]) -> dict[str, Any
     if "system_prompt" in data:
         system_prompt = data.pop("system_prompt")
         if "instructions" in data:
-            problems.append({"path": "$.system_prompt", "message": "give either system_prompt or instructions, not both"})
+            problems.append(
+                {"path": "$.system_prompt", "message": "give either system_prompt or instructions, not both"}
+            )
         else:
             data["instructions"] = system_prompt
     if "result_type" in data:
@@ -221,7 +230,11 @@ def _problem_from(error: ErrorDetails, base: str, data: Any) -> Problem:
         last = index == len(loc) - 1
         if isinstance(part, int):
             parts.append(part)
-            current = cast(list[Any], current)[part] if isinstance(current, list) and part < len(cast(list[Any], current)) else None
+            current = (
+                cast(list[Any], current)[part]
+                if isinstance(current, list) and part < len(cast(list[Any], current))
+                else None
+            )
         elif isinstance(current, dict) and part in current:
             parts.append(part)
             current = cast(dict[str, Any], current)[part]
@@ -283,7 +296,12 @@ def _check_tools(
             continue
         tools.append(tool)
         if tool.name in seen:
-            problems.append({"path": f"{base}.name", "message": f"duplicate tool name {tool.name!r} (also $.tools[{seen[tool.name]}])"})
+            problems.append(
+                {
+                    "path": f"{base}.name",
+                    "message": f"duplicate tool name {tool.name!r} (also $.tools[{seen[tool.name]}])",
+                }
+            )
         seen.setdefault(tool.name, index)
         if hasattr(tool, "parameters"):
             problems.extend(check_schema(cast(dict[str, Any], tool.parameters), f"{base}.parameters", settings))  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
@@ -313,7 +331,9 @@ def _check_capabilities(raw: Any, problems: list[Problem]) -> list[str | dict[st
     return normalised
 
 
-def _check_models(data: dict[str, Any], endpoints: Collection[str], problems: list[Problem], warnings: list[Problem]) -> None:
+def _check_models(
+    data: dict[str, Any], endpoints: Collection[str], problems: list[Problem], warnings: list[Problem]
+) -> None:
     refs: list[tuple[str, Any]] = [("$.model", data.get("model"))]
     fallbacks = data.get("fallback_models")
     if isinstance(fallbacks, list):
@@ -348,7 +368,9 @@ def _check_templates(data: dict[str, Any], problems: list[Problem]) -> None:
             continue
         for variable in used:
             if missing := templates.undeclared(variable, cast(dict[str, Any], deps_schema)):
-                problems.append({"path": path, "message": f"template variable {missing!r} is not declared in deps_schema"})
+                problems.append(
+                    {"path": path, "message": f"template variable {missing!r} is not declared in deps_schema"}
+                )
 
 
 def _check_name(data: dict[str, Any], problems: list[Problem]) -> None:

@@ -14,7 +14,6 @@ from app.pagination import Page, PageDep
 router = APIRouter(prefix="/agents", tags=["agents"])
 
 
-
 @router.post(
     "/validate",
     responses=error_responses(401),

@@ -173,7 +173,9 @@ async def replace_agent(
     agent.current_version = version.version
     agent.description = definition.description
     agent.updated_at = utcnow()
-    await _flush_or_conflict(session, f"Agent {definition.name!r} was changed concurrently or the name is taken; retry.")
+    await _flush_or_conflict(
+        session, f"Agent {definition.name!r} was changed concurrently or the name is taken; retry."
+    )
     return _written(agent, version, warnings), True
 
 

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Path
 
 from app.auth.deps import AdminPrincipal
 from app.db import SessionDep
@@ -8,9 +8,11 @@ from app.llm import service
 from app.llm.models import ModelEndpoint
 
 
-async def _endpoint(name: str, _: AdminPrincipal, session: SessionDep) -> ModelEndpoint:
+async def _endpoint(
+    name: Annotated[str, Path(description="The endpoint's name.")], _: AdminPrincipal, session: SessionDep
+) -> ModelEndpoint:
     return await service.get_endpoint(session, name)
 
 
 EndpointDep = Annotated[ModelEndpoint, Depends(_endpoint)]
-"""The endpoint named in the path (admins only), or 404."""
+"""The endpoint ``{name}`` of the path (admins only), or 404; route parameters using it are called ``name``."""

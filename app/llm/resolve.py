@@ -103,11 +103,17 @@ def check_model_ref(ref: str, endpoints: Collection[str]) -> tuple[str | None, s
     if provider_name == "test":
         return None, None
     if not model_name or not provider_name:
-        return f"model {ref!r} must look like 'provider:model' (e.g. 'openai-chat:gpt-4o-mini'), 'endpoint:model' or 'test'", None
+        return (
+            f"model {ref!r} must look like 'provider:model' (e.g. 'openai-chat:gpt-4o-mini'), 'endpoint:model' or 'test'",
+            None,
+        )
     provider = PROVIDERS.get(provider_name)
     if provider is not None:
         if not _sdk_installed(provider.sdk):
-            return f"provider {provider_name!r} is not installed on this server (pydantic-ai-slim[{provider.extra}])", None
+            return (
+                f"provider {provider_name!r} is not installed on this server (pydantic-ai-slim[{provider.extra}])",
+                None,
+            )
         if not _credentials_present(provider):
             return None, f"{' or '.join(provider.credential_env)} is not set on the server; runs will fail until it is"
         return None, None
@@ -125,7 +131,9 @@ def create_http_client(settings: Settings) -> httpx2.AsyncClient:
     )
 
 
-def _openai_client(settings: Settings, http_client: httpx2.AsyncClient, base_url: str | None, api_key: str) -> AsyncOpenAI:
+def _openai_client(
+    settings: Settings, http_client: httpx2.AsyncClient, base_url: str | None, api_key: str
+) -> AsyncOpenAI:
     return AsyncOpenAI(
         base_url=base_url,
         api_key=api_key,
@@ -169,7 +177,9 @@ def build_model(
         client = _openai_client(settings, http_client, os.environ.get("OPENAI_BASE_URL"), credential)
         return OpenAIResponsesModel(model_name, provider=OpenAIProvider(openai_client=client))
     if provider_name == "ollama":
-        client = _openai_client(settings, http_client, credential, os.environ.get("OLLAMA_API_KEY") or "api-key-not-set")
+        client = _openai_client(
+            settings, http_client, credential, os.environ.get("OLLAMA_API_KEY") or "api-key-not-set"
+        )
         return OllamaModel(model_name, provider=OllamaProvider(openai_client=client))
     return infer_model(ref)  # anthropic, google, groq: their own SDK clients, credentials from the environment
 

@@ -32,8 +32,8 @@ async def list_endpoints(_: AdminPrincipal, session: SessionDep, params: PageDep
 
 
 @router.get("/{name}", responses=error_responses(401, 403, 404), summary="Read one model endpoint (admin)")
-async def read_endpoint(endpoint: EndpointDep) -> ModelEndpointRead:
-    return ModelEndpointRead.model_validate(endpoint)
+async def read_endpoint(name: EndpointDep) -> ModelEndpointRead:
+    return ModelEndpointRead.model_validate(name)
 
 
 @router.put(
@@ -43,9 +43,9 @@ async def read_endpoint(endpoint: EndpointDep) -> ModelEndpointRead:
     description="Agents built against the old configuration are rebuilt on their next run.",
 )
 async def replace_endpoint(
-    data: ModelEndpointCreate, endpoint: EndpointDep, session: SessionDep, settings: SettingsDep
+    data: ModelEndpointCreate, name: EndpointDep, session: SessionDep, settings: SettingsDep
 ) -> ModelEndpointRead:
-    return ModelEndpointRead.model_validate(await service.replace_endpoint(session, settings, endpoint, data))
+    return ModelEndpointRead.model_validate(await service.replace_endpoint(session, settings, name, data))
 
 
 @router.delete(
@@ -55,5 +55,5 @@ async def replace_endpoint(
     summary="Remove a model endpoint (admin)",
     description="Runs of agents that still name it fail with `ModelUnavailable` until it is re-created.",
 )
-async def delete_endpoint(endpoint: EndpointDep, session: SessionDep) -> None:
-    await service.delete_endpoint(session, endpoint)
+async def delete_endpoint(name: EndpointDep, session: SessionDep) -> None:
+    await service.delete_endpoint(session, name)

@@ -312,7 +312,7 @@ class RunManager:
         messages = ModelMessagesTypeAdapter.dump_python(outcome.messages, mode="json")
         used = usage_of(usage)
         envelope: dict[str, Any] | None = None
-        if outcome.error is not None:
+        if outcome.error is not None and outcome.status == "failed":
             outcome.error.run_id = str(spec.run_id)
             envelope = outcome.error.envelope().model_dump(mode="json")
         result = RunResult(

@@ -6,7 +6,8 @@ import uuid
 from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from app.agents.deps import VisibleAgent
@@ -106,12 +107,11 @@ _ACCEPTED: dict[int | str, dict[str, Any]] = {202: {"model": RunAccepted, "descr
 async def run_agent(
     started: StartedRunDep,
     manager: RunManagerDep,
-    response: Response,
     client_gone: ClientGoneDep,
     wait_ms: WaitMs = None,
     on_disconnect: OnDisconnectQuery = "cancel",
-) -> RunResult | RunAccepted:
-    return await streaming.answer(manager, started, response, wait_ms, on_disconnect, client_gone)
+) -> RunResult | JSONResponse:
+    return await streaming.answer(manager, started, wait_ms, on_disconnect, client_gone)
 
 
 @router.post(
@@ -142,7 +142,6 @@ async def run_agent_stream(
 async def resume_run(
     started: ResumedRunDep,
     manager: RunManagerDep,
-    response: Response,
     client_gone: ClientGoneDep,
     stream: Annotated[bool, Query(description="Answer as an SSE stream.")] = False,
     wait_ms: WaitMs = None,
@@ -150,7 +149,7 @@ async def resume_run(
 ) -> Any:
     if stream:
         return streaming.sse_response(streaming.events_of(manager, started, on_disconnect))
-    return await streaming.answer(manager, started, response, wait_ms, on_disconnect, client_gone)
+    return await streaming.answer(manager, started, wait_ms, on_disconnect, client_gone)
 
 
 @router.get(

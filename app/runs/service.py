@@ -51,6 +51,7 @@ from app.runs.schemas import (
     Usage,
     UsageLimitsIn,
 )
+from app.tools.toolset import check_delegation
 
 MAX_DEPS_BYTES = 65_536
 MAX_METADATA_BYTES = 16_384
@@ -380,9 +381,10 @@ async def start_child_run(
 ) -> tuple[RunChannel, str]:
     """An `agent` tool's delegated run: visible to the parent's principal, linked by ``parent_run_id``."""
     agent = await get_visible_agent(session, parent.principal, agent_ref)
+    settings = manager.settings
+    check_delegation(parent, agent.id, settings)
     version = await get_version(session, agent, None)
     run_id = uuid.uuid4()
-    settings = manager.settings
     run = Run(
         id=run_id,
         owner_id=parent.principal.user_id,

@@ -5,7 +5,8 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 import pydantic_core
-from fastapi import Request, Response
+from fastapi import Request
+from fastapi.responses import JSONResponse
 from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, ServerSentEvent, format_sse_event
 
 from app.runs import service
@@ -35,11 +36,10 @@ def events_url(run_id: uuid.UUID | str) -> str:
 async def answer(
     manager: RunManager,
     started: StartedRun,
-    response: Response,
     wait_ms: int | None,
     on_disconnect: OnDisconnect,
     gone: ClientGone,
-) -> RunResult | RunAccepted:
+) -> RunResult | JSONResponse:
     """The sync answer: the RunResult, the run's error raised, or `202` when ``wait_ms`` passes."""
     run = started.run
     if not started.created and run.status in TERMINAL_STATUSES:
@@ -57,8 +57,8 @@ async def answer(
                 manager.cancel(key)
     terminal = waiter.result() if waiter.done() and not waiter.cancelled() else None
     if terminal is None:
-        response.status_code = 202
-        return RunAccepted(run_id=key, status="running", events_url=events_url(key))
+        accepted = RunAccepted(run_id=key, status="running", events_url=events_url(key))
+        return JSONResponse(accepted.model_dump(), status_code=202)
     if terminal.event in ("run.failed", "run.cancelled"):
         raise error_of_terminal(terminal)
     return RunResult.model_validate(terminal.data)

@@ -38,7 +38,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "$.output_schema.properties.a.type",
         "invalid JSON Schema: 'strang' is not valid",
     ),
-    ("recursive $ref", {"output_schema": RECURSIVE}, "$.output_schema", "recursive $ref '#/$defs/node' is not supported"),
+    (
+        "recursive $ref",
+        {"output_schema": RECURSIVE},
+        "$.output_schema",
+        "recursive $ref '#/$defs/node' is not supported",
+    ),
     (
         "remote $ref",
         {"output_schema": {"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}}},
@@ -52,10 +57,18 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "bytes; the limit is 65536",
     ),
     ("schema over the depth limit", {"output_schema": _nested(20)}, "$.output_schema", "levels deep; the limit is 32"),
-    ("output_schema not an object", {"output_schema": {"type": "string"}}, "$.output_schema.type", "must describe an object"),
+    (
+        "output_schema not an object",
+        {"output_schema": {"type": "string"}},
+        "$.output_schema.type",
+        "must describe an object",
+    ),
     (
         "template variable not in deps_schema",
-        {"instructions": "Hello {{customer}}", "deps_schema": {"type": "object", "properties": {"name": {"type": "string"}}}},
+        {
+            "instructions": "Hello {{customer}}",
+            "deps_schema": {"type": "object", "properties": {"name": {"type": "string"}}},
+        },
         "$.instructions",
         "template variable 'customer' is not declared in deps_schema",
     ),
@@ -65,7 +78,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "$.instructions[1]",
         "unsupported placeholder '{{#if vip}}'",
     ),
-    ("forbidden capability", {"capabilities": ["WebFetch"]}, "$.capabilities[0]", "capability 'WebFetch' is not allowed"),
+    (
+        "forbidden capability",
+        {"capabilities": ["WebFetch"]},
+        "$.capabilities[0]",
+        "capability 'WebFetch' is not allowed",
+    ),
     (
         "bad capability argument",
         {"capabilities": [{"Thinking": {"effort": "extreme"}}]},
@@ -86,7 +104,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "$.tools[1].name",
         "duplicate tool name 't'",
     ),
-    ("bad tool name", {"tools": [{"type": "external", "name": "1-bad"}]}, "$.tools[0].name", "must be a valid identifier"),
+    (
+        "bad tool name",
+        {"tools": [{"type": "external", "name": "1-bad"}]},
+        "$.tools[0].name",
+        "must be a valid identifier",
+    ),
     ("bad tool type", {"tools": [{"type": "shell", "name": "t"}]}, "$.tools[0].type", "unknown tool type 'shell'"),
     ("tool without a type", {"tools": [{"name": "t"}]}, "$.tools[0].type", "is required"),
     (
@@ -107,7 +130,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "$.tools[0].url",
         "Webhook URL refused",
     ),
-    ("unknown builtin tool", {"tools": [{"type": "builtin", "name": "rm_rf"}]}, "$.tools[0].name", "no builtin tool 'rm_rf'"),
+    (
+        "unknown builtin tool",
+        {"tools": [{"type": "builtin", "name": "rm_rf"}]},
+        "$.tools[0].name",
+        "no builtin tool 'rm_rf'",
+    ),
     (
         "bad model_settings key",
         {"model_settings": {"temprature": 0.2}},
@@ -120,13 +148,23 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "$.model_settings.extra_headers",
         "extra_headers is not allowed",
     ),
-    ("extra_body", {"model_settings": {"extra_body": {"a": 1}}}, "$.model_settings.extra_body", "extra_body is not allowed"),
+    (
+        "extra_body",
+        {"model_settings": {"extra_body": {"a": 1}}},
+        "$.model_settings.extra_body",
+        "extra_body is not allowed",
+    ),
     ("name not a slug", {"name": "Bank Support"}, "$.name", "must be a slug"),
     ("name looks like an id", {"name": "6f1c3c1e-2f7e-4c55-9d0c-3f3f3f3f3f3f"}, "$.name", "must not look like a UUID"),
     ("instructions of the wrong type", {"instructions": 42}, "$.instructions", "must be a string or a list of strings"),
     ("bad output_mode", {"output_mode": "json"}, "$.output_mode", "Input should be 'tool', 'native' or 'prompted'"),
     ("bad end_strategy", {"end_strategy": "never"}, "$.end_strategy", "Input should be"),
-    ("negative usage limit", {"usage_limits": {"request_limit": 0}}, "$.usage_limits.request_limit", "greater than or equal to 1"),
+    (
+        "negative usage limit",
+        {"usage_limits": {"request_limit": 0}},
+        "$.usage_limits.request_limit",
+        "greater than or equal to 1",
+    ),
     (
         "system_prompt and instructions",
         {"system_prompt": "a", "instructions": "b"},

@@ -204,6 +204,8 @@ class ScriptedUpstream:
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         """Replies cut short because the client went away (hangs included)."""
+        self.in_flight = 0
+        """Chat requests being answered right now."""
         self._script: deque[Reply] = deque()
         self._ids = itertools.count(1)
         self._closing = asyncio.Event()
@@ -214,6 +216,10 @@ class ScriptedUpstream:
     # -- scripting ----------------------------------------------------------------------
     def script(self, *replies: Reply) -> None:
         self._script.extend(replies)
+
+    def clear(self) -> None:
+        """Drop the replies not used yet."""
+        self._script.clear()
 
     @property
     def remaining(self) -> int:
@@ -236,6 +242,11 @@ class ScriptedUpstream:
     async def wait_for_disconnects(self, count: int, within: float = 10.0) -> None:
         async with asyncio.timeout(within), self._gone:
             await self._gone.wait_for(lambda: self.disconnects >= count)
+
+    async def wait_idle(self, within: float = 10.0) -> None:
+        """Until no chat request is being answered (every hang or slow reply has ended)."""
+        async with asyncio.timeout(within), self._gone:
+            await self._gone.wait_for(lambda: self.in_flight == 0)
 
     # -- lifecycle ------------------------------------------------------------------------
     @classmethod
@@ -283,17 +294,19 @@ class ScriptedUpstream:
         gone = asyncio.Event()
         done = asyncio.Event()
         watcher = asyncio.create_task(_watch_disconnect(receive, gone, done))
+        self.in_flight += 1
         try:
             await self._answer(reply, body if isinstance(body, dict) else {}, send, gone)
         except _ClientGone:
-            async with self._gone:
-                self.disconnects += 1
-                self._gone.notify_all()
+            self.disconnects += 1
         finally:
             done.set()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            self.in_flight -= 1
+            async with self._gone:
+                self._gone.notify_all()
 
     async def _answer(self, reply: Reply, body: dict[str, Any], send: Send, gone: asyncio.Event) -> None:
         if isinstance(reply, Hang):

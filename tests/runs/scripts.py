@@ -34,7 +34,16 @@ class Sleep:
     then: Any = "done"
 
 
-Turn = str | Call | Out | Sleep | list[Call] | Callable[[list[ModelMessage], AgentInfo], Any]
+@dataclass
+class Slowly:
+    """The model starts answering, pauses, then finishes."""
+
+    first: str
+    seconds: float
+    rest: str
+
+
+Turn = Slowly | str | Call | Out | Sleep | list[Call] | Callable[[list[ModelMessage], AgentInfo], Any]
 
 
 @dataclass
@@ -59,6 +68,11 @@ async def _play(turn: Turn, messages: list[ModelMessage], info: AgentInfo) -> As
     if isinstance(turn, Sleep):
         await asyncio.sleep(turn.seconds)
         turn = turn.then
+    if isinstance(turn, Slowly):
+        yield turn.first
+        await asyncio.sleep(turn.seconds)
+        yield turn.rest
+        return
     if callable(turn) and not isinstance(turn, Call | Out | Sleep | list):
         turn = turn(messages, info)
     if isinstance(turn, str):

@@ -7,7 +7,7 @@ import pytest
 
 from app.runs.manager import RunManager
 from tests.runs.conftest import Define, wait_for_status
-from tests.runs.scripts import Sleep, script
+from tests.runs.scripts import Sleep, Slowly, script
 from tests.runs.sse import iter_sse
 
 
@@ -94,7 +94,7 @@ async def test_list_runs_filters_and_pages(
 async def test_stream_disconnect_policy(
     live_url: str, user_headers: dict[str, str], define: Define, manager: RunManager, policy: str
 ) -> None:
-    model = script(Sleep(0.5, "Finished."))
+    model = script(Slowly("Working", 0.5, " finished."))
     await define("slow", model.model)
     async with httpx.AsyncClient(base_url=live_url) as http:
         async with http.stream(
@@ -102,7 +102,8 @@ async def test_stream_disconnect_policy(
         ) as response:
             async for event in iter_sse(response):
                 run_id = event.data["run_id"]
-                break
+                if event.event == "text.delta":
+                    break
         expected = "cancelled" if policy == "cancel" else "completed"
         run = await wait_for_status(http, run_id, user_headers, expected)
     if policy == "cancel":
@@ -110,7 +111,7 @@ async def test_stream_disconnect_policy(
         assert run["error"] is None
         assert run["finished_at"] is not None
     else:
-        assert run["output"] == "Finished."
+        assert run["output"] == "Working finished."
     assert manager.channel(run_id) is None
 
 

@@ -154,3 +154,25 @@ async def test_another_owner_cannot_see_or_resume(
     assert resume.status_code == 404
     listed = (await client.get("/runs", headers=other_headers)).json()
     assert listed == {"items": [], "next_cursor": None}
+
+
+async def test_agent_tool_runs_a_stored_child_run(
+    client: httpx.AsyncClient, user_headers: dict[str, str], define: Define
+) -> None:
+    child = script("The fraud desk says: block it.")
+    await define("fraud-desk", child.model)
+    parent = script(
+        Call("ask_fraud_desk", {"input": "Block card 42?"}, id="ask-1"),
+        lambda messages, _info: f"Desk answered: {_tool_return(messages).content}",
+    )
+    tool = {"type": "agent", "name": "ask_fraud_desk", "agent": "fraud-desk", "description": "Ask the desk."}
+    await define("support", parent.model, tools=[tool])
+    response = await client.post("/agents/support/run", json={"input": "stolen card"}, headers=user_headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["output"] == "Desk answered: The fraud desk says: block it."
+    assert body["usage"]["requests"] == 3
+    runs = (await client.get("/runs", params={"agent": "fraud-desk"}, headers=user_headers)).json()["items"]
+    assert [(r["parent_run_id"], r["input"], r["output"]) for r in runs] == [
+        (body["run_id"], "Block card 42?", "The fraud desk says: block it.")
+    ]

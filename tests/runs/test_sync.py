@@ -32,7 +32,7 @@ async def test_sync_run_with_structured_output(
         "agent": {"id": agent["id"], "name": "risk", "version": 1, "spec_hash": agent["spec_hash"]},
         "output": {"advice": "Block it.", "risk": 8},
         "usage": {**USAGE, "requests": 1},
-        "messages": IsList(length=2),
+        "messages": IsList(length=3),
         "deferred": None,
         "started_at": IsStr(),
         "finished_at": IsStr(),
@@ -145,7 +145,7 @@ async def test_malformed_history_is_422_naming_the_problem(
     body = response.json()
     assert body["error_type"] == "ValidationError"
     assert "message_history" in body["message"]
-    assert body["details"]["errors"][0]["loc"][:4] == ["body", "message_history", 0, "parts"]
+    assert body["details"]["errors"][0]["loc"][:5] == ["body", "message_history", 0, "request", "parts"]
 
 
 async def test_history_and_session_together_is_422(

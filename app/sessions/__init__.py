@@ -1,0 +1,1 @@
+"""Server-owned conversation history (API.md §3.6)."""
