@@ -245,10 +245,10 @@ async def main(args: argparse.Namespace) -> None:
                 await wait_ready(port, "/v1/models")
             port = free_port()
             server = [PYTHON, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1"]
-            if args.profile:
-                profile = ["-m", "pyinstrument", "-o", str(out_dir / "profile.txt"), "--show-all"]
-                server = [PYTHON, *profile, *server[1:]]
             server += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+            if args.profile:
+                server = [PYTHON, str(ROOT / "bench" / "profile_server.py"), "--out", str(out_dir / "profile.txt")]
+                server += ["--port", str(port)]
             server_pid = await stack.enter_async_context(process("axon", server, env, logs))
             await wait_ready(port, "/health/ready")
             await define_agents(port, key, upstream_ports)

@@ -120,6 +120,7 @@ class Background:
         self.manager = manager
         self.notifier = notifier
         self.executor_id = durable.executor_id_of(settings)
+        manager.worker = self.executor_id  # every run row names the executor that ran it
         self.agents = durable.DurableAgents(manager.agents)  # pyright: ignore[reportArgumentType]
         self.stopping = False
         self.enabled = False

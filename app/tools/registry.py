@@ -200,6 +200,7 @@ class ToolRegistry:
 
 
 @cache
+@cache
 def discover_plugins() -> tuple[ToolFunction, ...]:
     """Load every ``axon.tools`` entry point once per process; a broken plugin is logged and skipped."""
     found: list[ToolFunction] = []

@@ -53,7 +53,7 @@ class Server:
     log: Path
     env: dict[str, str] = field(default_factory=dict[str, str])
     port: int = 0
-    process: subprocess.Popen[bytes] | None = None
+    process: asyncio.subprocess.Process | None = None
 
     @property
     def url(self) -> str:
@@ -70,9 +70,10 @@ class Server:
             **self.env,
         }
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--log-level", "warning"],
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                *("-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1"),
+                *("--port", str(self.port), "--log-level", "warning"),
                 cwd=ROOT,
                 env=env,
                 stdout=out,
@@ -80,32 +81,29 @@ class Server:
             )
         async with httpx.AsyncClient(trust_env=False) as http, asyncio.timeout(within):
             while True:
-                if self.process.poll() is not None:
+                if self.process.returncode is not None:
                     raise AssertionError(f"server {self.name} exited: {self.log.read_text()[-3000:]}")
                 with contextlib.suppress(httpx.TransportError):
                     if (await http.get(f"{self.url}/health/live")).status_code == 200:
                         return
                 await asyncio.sleep(0.1)
 
-    def kill(self) -> None:
+    async def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""
         assert self.process is not None
         self.process.kill()
-        self.process.wait(10)
+        await asyncio.wait_for(self.process.wait(), 10)
 
     async def terminate(self, within: float = 20.0) -> int:
         """SIGTERM: uvicorn's graceful shutdown (the lifespan's shutdown runs)."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(within):
-            while self.process.poll() is None:
-                await asyncio.sleep(0.05)
-        return self.process.returncode
+        return await asyncio.wait_for(self.process.wait(), within)
 
-    def stop_quietly(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+    async def stop_quietly(self) -> None:
+        if self.process is not None and self.process.returncode is None:
             self.process.kill()
-            self.process.wait(10)
+            await asyncio.wait_for(self.process.wait(), 10)
 
     def client(self, headers: dict[str, str]) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, headers=headers, trust_env=False, timeout=30.0)
@@ -145,7 +143,8 @@ async def api_key(database_url: str, username: str, role: str = "user") -> dict[
     try:
         async with database.sessionmaker() as session, session.begin():
             user = await auth_service.create_user(
-                session, UserCreate(username=username, password="correct horse battery", role=role)  # type: ignore[arg-type]
+                session,
+                UserCreate(username=username, password="correct horse battery", role=role),  # type: ignore[arg-type]
             )
             _, key = await auth_service.create_api_key(session, user.id, "test")
     finally:
@@ -153,7 +152,9 @@ async def api_key(database_url: str, username: str, role: str = "user") -> dict[
     return {"Authorization": f"Bearer {key}"}
 
 
-async def read_events(http: httpx.AsyncClient, run_id: str, after: int | None = None, within: float = 30.0) -> list[SSEEvent]:
+async def read_events(
+    http: httpx.AsyncClient, run_id: str, after: int | None = None, within: float = 30.0
+) -> list[SSEEvent]:
     """``GET /runs/{id}/events`` to its terminal event (bounded)."""
     params: dict[str, Any] = {} if after is None else {"after": after}
     events: list[SSEEvent] = []
