@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     agent_cache_size: int = 256
     max_agent_tool_depth: int = 3
 
+    max_deps_bytes: int = 65_536
+    """Largest ``deps`` of a run request (JSON); larger is a 422."""
+    max_metadata_bytes: int = 16_384
+    """Largest ``metadata`` of a run request (JSON); larger is a 422."""
+    event_batch_seconds: float = 0.05
+    """How long stream events wait to be stored together (a terminal event is stored at once)."""
     executor_id: str | None = None
     """This process's unique id in the run list and for durable recovery; default ``host-pid-random``.
     Give a replica a stable id (e.g. its StatefulSet ordinal) to have it resume its own runs at once."""
@@ -141,7 +147,7 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def _app_settings(request: Request) -> Settings:
+async def _app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -83,14 +83,15 @@ class Database:
         await self.engine.dispose()
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent."""
-    async with get_database(request).sessionmaker() as session:
+    database: Database = request.app.state.database
+    async with database.sessionmaker() as session:
         try:
             yield session
         except BaseException:

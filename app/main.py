@@ -21,7 +21,9 @@ from app.llm.resolve import create_http_client
 from app.llm.router import router as model_endpoints_router
 from app.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.migrate import head_revision
-from app.runs.manager import SHUTDOWN_GRACE_SECONDS, RunManager
+from app.runs.background import Background
+from app.runs.manager import RunManager
+from app.runs.notify import Notifier
 from app.runs.router import router as runs_router
 from app.sessions.router import router as sessions_router
 from app.tools.registry import ToolRegistry
@@ -53,11 +55,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, database, model_http_client, toolset_options={"registry": app.state.tool_registry}
         )
         webhook_client = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
-        app.state.run_manager = RunManager(settings, database, app.state.agent_factory, webhook_client)
+        manager = RunManager(settings, database, app.state.agent_factory, webhook_client)
+        app.state.run_manager = manager
+        manager.notifier = notifier = Notifier(database, settings.database_url)
+        app.state.background = background = Background(settings, database, manager, notifier)
+        await background.start()  # launches DBOS: this executor's interrupted background runs resume now
         try:
             yield
         finally:
-            await app.state.run_manager.shutdown(SHUTDOWN_GRACE_SECONDS)
+            # Stop accepting, give sync/stream runs their grace period, then leave background runs to resume.
+            await manager.shutdown(settings.shutdown_grace_seconds)
+            await background.stop()
             await webhook_client.aclose()
             await model_http_client.aclose()
             await database.dispose()

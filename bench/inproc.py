@@ -82,8 +82,12 @@ async def measure(args: argparse.Namespace) -> None:
     await drive(one, args.warmup_concurrency, args.warmup, duration=60)
     for level in (int(x) for x in args.levels.split(",")):
         await asyncio.sleep(0.5)
+        cpu_before = time.process_time()
         samples, wall = await drive(one, level, args.count, args.duration)
-        print(json.dumps({"concurrency": level, **summarize(samples, wall)}), flush=True)
+        summary = {"concurrency": level, **summarize(samples, wall)}
+        cpu_ms = (time.process_time() - cpu_before) * 1000
+        summary["process_cpu_ms_per_run"] = round(cpu_ms / summary["ok"], 2) if summary["ok"] else None
+        print(json.dumps(summary), flush=True)
 
 
 def main() -> None:

@@ -45,7 +45,10 @@ def main() -> None:
         _Server(config).run()
     finally:
         profiler.stop()
-        args.out.write_text(profiler.output_text(unicode=True, color=False))
+        session = profiler.last_session
+        assert session is not None
+        session.save(str(args.out.with_suffix(".pyisession")))  # re-render: pyinstrument --load FILE ...
+        args.out.write_text(profiler.output_text(unicode=True, color=False, show_all=True))
 
 
 if __name__ == "__main__":

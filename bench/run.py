@@ -297,7 +297,8 @@ def machine() -> dict[str, Any]:
 def render(results: dict[str, Any]) -> str:
     rows = [
         "| upstream | mode | C | Axon p50 / p95 ms | in-process p50 / p95 ms | p50 overhead ms | Axon runs/s | "
-        "in-process runs/s | throughput ratio | Axon TTFE p50 ms | in-process TTFE p50 ms | server CPU ms/run | errors |",
+        "in-process runs/s | throughput ratio | Axon TTFE p50 ms | in-process TTFE p50 ms | CPU ms/run Axon / "
+        "in-process | errors Axon / in-process |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cell in results["cells"]:
@@ -308,7 +309,8 @@ def render(results: dict[str, Any]) -> str:
                 f"| {cell['latency_ms']} ms | {cell['mode']} | {axon['concurrency']} | "
                 f"{axon['p50_ms']} / {axon['p95_ms']} | {inproc['p50_ms']} / {inproc['p95_ms']} | {overhead} | "
                 f"{axon['rps']} | {inproc['rps']} | {ratio} | {axon['ttfe_p50_ms'] or '-'} | "
-                f"{inproc['ttfe_p50_ms'] or '-'} | {axon['server_cpu_ms_per_run']} | "
+                f"{inproc['ttfe_p50_ms'] or '-'} | {axon['server_cpu_ms_per_run']} / "
+                f"{inproc.get('process_cpu_ms_per_run', '-')} | "
                 f"{axon['errors']} / {inproc['errors']} |"
             )
     return "\n".join(rows) + "\n\n" + "\n".join(targets(results)) + "\n"
@@ -374,6 +376,9 @@ def parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--render":  # re-render a results.json
+        print(render(json.loads(Path(sys.argv[2]).read_text())))
+        sys.exit(0)
     import uvloop
 
     uvloop.run(main(parse_args()))

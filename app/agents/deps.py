@@ -28,7 +28,7 @@ DefinitionBody = Annotated[
 """A raw definition; validated by the service so problems come back as ``InvalidAgentDefinition``."""
 
 
-def _agent_factory(request: Request) -> AgentFactory:
+async def _agent_factory(request: Request) -> AgentFactory:
     factory: AgentFactory = request.app.state.agent_factory
     return factory
 

@@ -57,7 +57,7 @@ async def _login_form(request: Request) -> LoginRequest:
 LoginForm = Annotated[LoginRequest, Depends(_login_form)]
 
 
-def _login_limiter(request: Request) -> LoginLimiter:
+async def _login_limiter(request: Request) -> LoginLimiter:
     limiter: LoginLimiter = request.app.state.login_limiter
     return limiter
 
@@ -65,7 +65,7 @@ def _login_limiter(request: Request) -> LoginLimiter:
 LoginLimiterDep = Annotated[LoginLimiter, Depends(_login_limiter)]
 
 
-def _client_address(request: Request) -> str:
+async def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 

@@ -143,7 +143,7 @@ class Background:
             async with self.database.sessionmaker() as session, session.begin():
                 await self._register(session)
                 orphans = await self._orphans(session, self.executor_id)
-        except SQLAlchemyError:
+        except (SQLAlchemyError, OSError):
             logger.warning("background runs are off: the database is not reachable or not migrated")
             return
         for run_id in orphans:  # a previous life of this executor id left them

@@ -129,6 +129,20 @@ def _dbos_config(settings: Settings, executor_id: str) -> DBOSConfig:
     return config
 
 
+class _ShortDBOSRecords(logging.Filter):
+    """DBOS logs some records with the full repr of a step's arguments (prompts, run context): keep the
+    first line, cut to a sane length, and drop the stack so nothing sensitive ends up in the logs."""
+
+    MAX_CHARS = 300
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage().splitlines()[0] if record.getMessage() else ""
+        if len(message) > self.MAX_CHARS:
+            message = message[: self.MAX_CHARS] + "…"
+        record.msg, record.args, record.exc_info, record.exc_text = message, None, None, None
+        return True
+
+
 def launched() -> bool:
     return _executor is not None
 
@@ -145,6 +159,8 @@ async def launch(settings: Settings, executor_id: str, executor: Executor) -> No
     if not dbos_logger.handlers:
         # With a handler present DBOS keeps its records in the app's logging (no own console handler).
         dbos_logger.addHandler(logging.NullHandler())
+    if not any(isinstance(f, _ShortDBOSRecords) for f in dbos_logger.filters):
+        dbos_logger.addFilter(_ShortDBOSRecords())
     _executor = executor
     DBOS(config=_dbos_config(settings, executor_id))
     # Deliberately on the loop thread (a short, one-time block before the server serves): DBOS

@@ -53,6 +53,14 @@ class ShuttingDown(errors.Overloaded):
     pass
 
 
+class QueueFull(errors.Overloaded):
+    """Too many background runs are waiting (``max_queued_runs``); ``retry_after`` from the backlog."""
+
+
+class EventsPruned(errors.Conflict):
+    """The events a replay asked for were deleted by retention."""
+
+
 def _truncate(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
+from dbos._error import DBOSWorkflowCancelledError, DBOSWorkflowConflictIDError
 from pydantic_ai import Agent, CancellationToken, DeferredToolRequests, DeferredToolResults, capture_run_messages
 from pydantic_ai import exceptions as pai
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, UserContent
@@ -32,18 +33,18 @@ from app.agents.runtime import RunDeps, SubRunResult
 from app.auth.service import Principal
 from app.config import Settings
 from app.db import Database, utcnow
-from app.errors import AppError, Interrupted, ToolError
+from app.errors import AppError, Cancelled, Interrupted, ToolError
 from app.runs.errors import ShuttingDown, error_from_envelope, map_exception
 from app.runs.events import EventTranslator, RunChannel, RunEventOut
 from app.runs.models import Run, RunEvent
+from app.runs.notify import Notifier
 from app.runs.schemas import AgentRef, Deferred, DeferredCall, RunResult, Usage
+from app.sessions import service as sessions
 
 logger = logging.getLogger("axon.runs")
 
-EVENT_BATCH_SECONDS = 0.05
-"""How long stream events wait to be stored together (a terminal event is stored at once)."""
-SHUTDOWN_GRACE_SECONDS = 10.0
-"""On shutdown, in-flight runs get this long to finish before they are interrupted."""
+DURABLE_CANCELLATION = (DBOSWorkflowCancelledError, DBOSWorkflowConflictIDError)
+"""How DBOS stops a cancelled workflow at its next step (or a preemptible step at once)."""
 _FIRST_TOKEN_EVENTS = frozenset({"text.delta", "thinking.delta", "output.delta", "tool.call"})
 
 
@@ -72,6 +73,12 @@ class RunSpec:
     deadline_s: float
     lineage: tuple[uuid.UUID, ...] = ()
     started_at: Any = field(default_factory=utcnow)
+    session_id: uuid.UUID | None = None
+    """The session the run extends; its history is replaced when the run completes."""
+    capabilities: list[Any] = field(default_factory=list[Any])
+    """Per-run capabilities (the session's tool restriction)."""
+    start_seq: int = 0
+    """Events already stored (a resumed background run numbers on from here, without a new `run.started`)."""
 
 
 def usage_of(usage: RunUsage) -> Usage:
@@ -122,6 +129,11 @@ class RunManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._tokens: dict[str, CancellationToken] = {}
         self._interrupted: set[str] = set()
+        self._inline: dict[str, asyncio.Task[Any]] = {}
+        """Background runs executing in a DBOS workflow's own task."""
+        self._cancel_requested: set[str] = set()
+        self._detached: set[str] = set()
+        self.notifier: Notifier | None = None
 
     # -- starting and following runs -------------------------------------------------
 
@@ -144,12 +156,40 @@ class RunManager:
         return self._channels.get(run_id)
 
     def cancel(self, run_id: str) -> bool:
-        """Ask a live run to stop; it ends ``cancelled`` with the usage so far."""
+        """Ask a live run of this process to stop; it ends ``cancelled`` with the usage so far."""
         token = self._tokens.get(run_id)
-        if token is None:
+        if token is not None:
+            token.cancel()
+            return True
+        task = self._inline.get(run_id)
+        if task is None:
             return False
-        token.cancel()
+        self._cancel_requested.add(run_id)
+        task.get_loop().call_soon_threadsafe(task.cancel)
         return True
+
+    def detach(self, run_id: str) -> None:
+        """Stop executing a background run here without ending it: it stays pending for a restart or
+        another replica (graceful shutdown). Events emitted so far are stored."""
+        task = self._inline.get(run_id)
+        if task is not None:
+            self._detached.add(run_id)
+            task.get_loop().call_soon_threadsafe(task.cancel)
+
+    async def run_inline(self, spec: RunSpec, agent: Agent[RunDeps, Any]) -> None:
+        """Execute a background run in the calling task (its DBOS workflow)."""
+        key = str(spec.run_id)
+        task = asyncio.current_task()
+        assert task is not None
+        channel = RunChannel(key, start_seq=spec.start_seq)
+        self._channels[key] = channel
+        self._inline[key] = task
+        try:
+            await self._execute(spec, channel, agent)
+        finally:
+            self._inline.pop(key, None)
+            self._cancel_requested.discard(key)
+            self._detached.discard(key)
 
     async def shutdown(self, grace_seconds: float) -> None:
         """Stop accepting runs, give in-flight ones ``grace_seconds``, then interrupt the rest.
@@ -221,7 +261,9 @@ class RunManager:
 
     # -- execution ---------------------------------------------------------------------
 
-    async def _execute(self, spec: RunSpec, channel: RunChannel) -> None:
+    async def _execute(
+        self, spec: RunSpec, channel: RunChannel, durable_agent: Agent[RunDeps, Any] | None = None
+    ) -> None:
         key = str(spec.run_id)
         usage = RunUsage()
         deps = RunDeps(
@@ -249,24 +291,27 @@ class RunManager:
                 for name, data in translator.translate(event):
                     emit(name, data)
 
-        emit("run.started", {"agent": spec.agent.model_dump(), "session_id": None})
+        if spec.start_seq == 0:
+            session_id = str(spec.session_id) if spec.session_id else None
+            emit("run.started", {"agent": spec.agent.model_dump(), "session_id": session_id})
         history = spec.message_history or []
         outcome: _Outcome
-        external_cancel: asyncio.CancelledError | None = None
+        external_cancel: BaseException | None = None
         with capture_run_messages() as captured:
             try:
-                agent = await self.agents.get(spec.version_row)
+                agent = durable_agent or await self.agents.get(spec.version_row)
                 result = await agent.run(
                     spec.user_prompt,
                     message_history=history or None,
                     deferred_tool_results=spec.deferred_tool_results,
                     deps=deps,
-                    model=self.model_overrides.get(spec.agent.name),
+                    model=None if durable_agent else self.model_overrides.get(spec.agent.name),
                     model_settings=spec.model_settings,  # pyright: ignore[reportArgumentType]
                     usage_limits=spec.usage_limits,
                     timeout=spec.deadline_s,
                     usage=usage,
-                    cancellation_token=self._tokens[key],
+                    cancellation_token=None if durable_agent else self._tokens[key],
+                    capabilities=spec.capabilities or None,
                     event_stream_handler=on_events,
                 )
                 if isinstance(result.output, DeferredToolRequests):
@@ -274,13 +319,18 @@ class RunManager:
                 else:
                     outcome = _Outcome("completed", output=result.output)
                 outcome.messages = result.new_messages()
-            except asyncio.CancelledError as exc:
+            except (asyncio.CancelledError, *DURABLE_CANCELLATION) as exc:
                 external_cancel = exc
                 outcome = self._failure(key, exc, usage, deps, captured[len(history) :])
             except Exception as exc:
                 outcome = self._failure(key, exc, usage, deps, captured[len(history) :])
         flusher.cancel()
         await asyncio.gather(flusher, return_exceptions=True)
+        if key in self._detached:  # shutting down: store what we have, leave the run to be resumed
+            await self._store_batch(channel, channel.take_unsaved())
+            self._channels.pop(key, None)
+            channel.finished.set()
+            raise external_cancel or asyncio.CancelledError()
         try:
             await asyncio.shield(self._finish(spec, channel, outcome, usage, first_token_at))
         finally:
@@ -297,6 +347,10 @@ class RunManager:
     ) -> _Outcome:
         used = usage_of(usage).model_dump()
         messages = exc.new_messages() if isinstance(exc, pai.RunCancelled) else partial
+        if key in self._cancel_requested or isinstance(exc, DURABLE_CANCELLATION):
+            return _Outcome(
+                "cancelled", error=Cancelled("The run was cancelled.", details={"usage": used}), messages=messages
+            )
         interrupted = key in self._interrupted or isinstance(exc, asyncio.CancelledError)
         if interrupted and (isinstance(exc, asyncio.CancelledError) or type(exc) is pai.RunCancelled):
             error: AppError = Interrupted("The server stopped while the run was in progress.", details={"usage": used})
@@ -349,15 +403,21 @@ class RunManager:
             async with self.database.sessionmaker() as session, session.begin():
                 await _insert_events(session, spec.run_id, channel.take_unsaved())
                 await session.execute(update(Run).where(Run.id == spec.run_id).values(**values))
+                if spec.session_id is not None:
+                    history = [*(spec.message_history or []), *outcome.messages]
+                    full = ModelMessagesTypeAdapter.dump_python(history, mode="json")
+                    await sessions.finish_run(session, spec.session_id, spec.run_id, outcome.status, full)
         except Exception:
             logger.exception("could not store the end of run %s", spec.run_id)
+        if self.notifier is not None:
+            await self.notifier.events_stored(str(spec.run_id))
         channel.publish(terminal)
 
     async def _flush_loop(self, channel: RunChannel, wake: asyncio.Event) -> None:
         while True:
             await wake.wait()
             wake.clear()
-            await asyncio.sleep(EVENT_BATCH_SECONDS)
+            await asyncio.sleep(self.settings.event_batch_seconds)
             batch = channel.take_unsaved()
             if not batch:
                 continue
@@ -372,6 +432,8 @@ class RunManager:
         try:
             async with self.database.sessionmaker() as session, session.begin():
                 await _insert_events(session, uuid.UUID(channel.run_id), batch)
+            if self.notifier is not None:
+                await self.notifier.events_stored(channel.run_id)
         except Exception:
             logger.exception("could not store events of run %s; keeping them for the next batch", channel.run_id)
             channel.unsaved[:0] = batch

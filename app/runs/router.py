@@ -16,7 +16,8 @@ from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import error_responses
 from app.pagination import Page, PageDep
-from app.runs import service, streaming
+from app.runs import cancel, service, streaming
+from app.runs.background import Background
 from app.runs.manager import RunManager
 from app.runs.models import Run
 from app.runs.schemas import OnDisconnect, ResumeRequest, RunAccepted, RunOut, RunRequest, RunResult, RunStatus
@@ -31,6 +32,14 @@ def _run_manager(request: Request) -> RunManager:
 
 
 RunManagerDep = Annotated[RunManager, Depends(_run_manager)]
+
+
+def _background(request: Request) -> Background:
+    background: Background = request.app.state.background
+    return background
+
+
+BackgroundDep = Annotated[Background, Depends(_background)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -81,7 +90,33 @@ async def _resumed_run(
     return await service.resume_run(session, manager, settings, principal, parent, body, idempotency_key)
 
 
+async def _background_run(
+    agent: VisibleAgent,
+    body: RunRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    manager: RunManagerDep,
+    background: BackgroundDep,
+    idempotency_key: IdempotencyKey = None,
+) -> StartedRun:
+    return await service.start_run(session, manager, settings, principal, agent, body, idempotency_key, background)
+
+
+async def _replay_from(
+    run: OwnedRun,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0, description="Replay the events after this sequence number.")] = 0,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
+) -> int:
+    start = last_event_id if last_event_id is not None else after
+    await service.check_replayable(session, run, start)
+    return start
+
+
 StartedRunDep = Annotated[StartedRun, Depends(_started_run)]
+BackgroundRunDep = Annotated[StartedRun, Depends(_background_run)]
+ReplayFrom = Annotated[int, Depends(_replay_from)]
 ResumedRunDep = Annotated[StartedRun, Depends(_resumed_run)]
 
 
@@ -182,14 +217,44 @@ async def list_runs(
     "/runs/{run_id}/events",  # noqa: FAST003 (resolved by a dependency)
     summary="Replay a run's events, then follow it live",
     response_class=EventSourceResponse,
-    responses=error_responses(401, 404),
-    description="Stored events after `Last-Event-ID` (header) or `?after=N`, then live until the terminal event.",
+    responses=error_responses(401, 404, 409),
+    description="Stored events after `Last-Event-ID` (header) or `?after=N`, then live until the terminal event, "
+    "whichever process runs the run and across restarts. If retention already deleted events after that "
+    "position the answer is `409 Conflict` (`details.first_available_seq`), never a stream with a gap.",
 )
-async def run_events(
-    run: OwnedRun,
-    manager: RunManagerDep,
-    after: Annotated[int, Query(ge=0)] = 0,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
-) -> AsyncIterable[ServerSentEvent]:
-    async for event in streaming.replay(manager, run.id, last_event_id if last_event_id is not None else after):
+async def run_events(run: OwnedRun, manager: RunManagerDep, start: ReplayFrom) -> AsyncIterable[ServerSentEvent]:
+    async for event in streaming.replay(manager, run.id, start):
         yield event
+
+
+@router.post(
+    "/agents/{agent}/runs",  # noqa: FAST003 (resolved by a dependency)
+    status_code=202,
+    summary="Start a background run",
+    responses=_RUN_ERRORS,
+    description="Stores the run `queued` and hands it to the durable queue; follow it at `events_url` or "
+    "`GET /runs/{run_id}`. It survives restarts and crashes (resumed on any replica without repeating completed "
+    "model requests). Concurrency is capped globally and per owner; when too many runs wait the answer is "
+    "`503 Overloaded` with `Retry-After`. With the same `Idempotency-Key` and body the same run is answered.",
+)
+async def start_background_run(started: BackgroundRunDep) -> RunAccepted:
+    run = started.run
+    return RunAccepted(run_id=str(run.id), status=run.status, events_url=streaming.events_url(run.id))  # pyright: ignore[reportArgumentType]
+
+
+@router.post(
+    "/runs/{run_id}/cancel",  # noqa: FAST003 (resolved by a dependency)
+    summary="Cancel a run",
+    response_model=RunOut,
+    responses={
+        202: {"model": cancel.CancelPending, "description": "Still stopping."},
+        **error_responses(401, 404, 409),
+    },
+    description="Cancels a queued, running or requires_action run (pending approvals are cleared) on whichever "
+    "process runs it, and answers the run (`cancelled`, usage so far) once it has stopped, or `202` with "
+    "`cancel_pending` if it has not stopped within the server's wait. Idempotent; a completed or failed run is "
+    "`409 Conflict`. Its event stream ends with `run.cancelled`.",
+)
+async def cancel_run(run: OwnedRun, session: SessionDep, background: BackgroundDep) -> Any:
+    result = await cancel.cancel_run(session, background, run)
+    return result if isinstance(result, RunOut) else JSONResponse(result.model_dump(), status_code=202)

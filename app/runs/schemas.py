@@ -140,6 +140,9 @@ class RunOut(RunResult):
     resumed_by: str | None = None
     session_id: str | None = None
     metadata: dict[str, Any] | None = None
+    worker: str | None = Field(
+        default=None, description="The executor (process/replica, `AXON_EXECUTOR_ID`) that ran it last."
+    )
     created_at: dt.datetime
     first_token_at: dt.datetime | None = None
 

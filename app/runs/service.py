@@ -6,19 +6,21 @@ the request (e.g. an API key's ``last_used_at``) never blocks the run's own writ
 """
 
 import asyncio
+import contextlib
+import datetime as dt
 import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_ai import DeferredToolResults, ModelRetry, ToolApproved, ToolDenied
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, UserContent
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import UsageLimits
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,8 +33,10 @@ from app.db import utcnow
 from app.errors import AppError, Cancelled
 from app.pagination import PageParams, page_of, paginate
 from app.runs.errors import (
+    EventsPruned,
     IdempotencyConflict,
     InvalidRunRequest,
+    QueueFull,
     RunNotFound,
     RunNotResumable,
     error_from_envelope,
@@ -51,10 +55,14 @@ from app.runs.schemas import (
     Usage,
     UsageLimitsIn,
 )
+from app.sessions import service as sessions
+from app.sessions.capability import SessionTools
+from app.sessions.models import ChatSession
 from app.tools.toolset import check_delegation
 
-MAX_DEPS_BYTES = 65_536
-MAX_METADATA_BYTES = 16_384
+if TYPE_CHECKING:
+    from app.runs.background import Background
+
 DEFAULT_REQUEST_LIMIT = 50
 REFUSED_MODEL_SETTINGS = frozenset({"extra_headers", "extra_body"})
 ALLOWED_MODEL_SETTINGS = frozenset(ModelSettings.__annotations__) - REFUSED_MODEL_SETTINGS
@@ -95,7 +103,7 @@ def parse_history(raw: list[dict[str, Any]] | None, *, field: str = "message_his
         ) from exc
 
 
-def _parse_input(raw: str | list[str | dict[str, Any]] | None) -> str | list[UserContent] | None:
+def parse_input(raw: str | list[str | dict[str, Any]] | None) -> str | list[UserContent] | None:
     if raw is None or isinstance(raw, str):
         return raw
     parts: list[UserContent] = []
@@ -198,6 +206,8 @@ async def _store_and_start(
             )
             if claimed is None:
                 raise RunNotResumable("This run was already resumed.", details={"resumed_by": str(parent.resumed_by)})
+            if parent.session_id is not None:
+                await sessions.hand_over(session, parent.session_id, parent.id, run.id)
     except IntegrityError:
         await session.rollback()
         existing = await _by_key(session, run.owner_id, run.idempotency_key or "")
@@ -219,25 +229,35 @@ async def start_run(
     agent: Agent,
     body: RunRequest,
     idempotency_key: str | None,
+    background: "Background | None" = None,
 ) -> StartedRun:
-    """Validate the request, store the run and start it (or find the run this key already started)."""
+    """Validate the request, store the run and start it (or find the run this key already started).
+
+    With ``background`` the run is stored ``queued`` and handed to the durable queue instead.
+    """
     manager.check_accepting()
-    fp = fingerprint("run", str(agent.id), body)
+    fp = fingerprint("run" if background is None else "background", str(agent.id), body)
     if idempotency_key and (existing := await _by_key(session, principal.user_id, idempotency_key)):
         return _replay(existing, fp, manager)
-    if body.session_id is not None:
-        if body.message_history is not None:
-            raise InvalidRunRequest("Send either `message_history` or `session_id`, not both.")
-        raise InvalidRunRequest("Server-owned sessions are not available on this server yet.")
-    _size_check("deps", body.deps, MAX_DEPS_BYTES)
-    _size_check("metadata", body.metadata, MAX_METADATA_BYTES)
-    history = parse_history(body.message_history)
-    user_prompt = _parse_input(body.input)
+    if body.session_id is not None and body.message_history is not None:
+        raise InvalidRunRequest("Send either `message_history` or `session_id`, not both.")
+    if background is not None:
+        background.check_enabled()
+        await _check_backlog(session, settings)
+    _size_check("deps", body.deps, settings.max_deps_bytes)
+    _size_check("metadata", body.metadata, settings.max_metadata_bytes)
+    user_prompt = parse_input(body.input)
     model_settings = _check_model_settings(body.model_settings)
     deadline_s = _deadline_seconds(settings, body.deadline_ms)
     version = await get_version(session, agent, body.version)
     definition: dict[str, Any] = version.definition
     run_id = uuid.uuid4()
+    claim = None
+    if body.session_id is not None:
+        claim = await sessions.claim_for_run(session, principal, body.session_id, agent.id, run_id)
+        history = parse_history(claim.history, field="session history")
+    else:
+        history = parse_history(body.message_history)
     ref = _agent_ref(agent, version)
     run = Run(
         id=run_id,
@@ -246,7 +266,7 @@ async def start_run(
         agent_name=agent.name,
         agent_version=version.version,
         spec_hash=version.spec_hash,
-        status="running",
+        status="running" if background is None else "queued",
         input=body.input,
         deps=body.deps,
         message_history=ModelMessagesTypeAdapter.dump_python(history, mode="json") if history else None,
@@ -254,13 +274,17 @@ async def start_run(
             "model_settings": model_settings,
             "usage_limits": body.usage_limits.model_dump(exclude_none=True) if body.usage_limits else None,
             "deadline_ms": round(deadline_s * 1000),
+            **({"background": True} if background is not None else {}),
         },
         run_metadata=body.metadata,
         idempotency_key=idempotency_key,
         request_fingerprint=fp,
-        worker=manager.worker,
-        started_at=utcnow(),
+        session_id=claim.session_id if claim else None,
+        worker=manager.worker if background is None else None,
+        started_at=utcnow() if background is None else None,
     )
+    if background is not None:
+        return await _store_and_enqueue(session, manager, background, run, fp)
     spec = RunSpec(
         run_id=run_id,
         principal=principal,
@@ -275,8 +299,53 @@ async def start_run(
         usage_limits=effective_limits(definition, body.usage_limits),
         deadline_s=deadline_s,
         started_at=run.started_at,
+        session_id=run.session_id,
+        capabilities=session_capabilities(claim.tools if claim else None),
     )
     return await _store_and_start(session, manager, run, spec, fp)
+
+
+def session_capabilities(tools: list[str] | None) -> list[Any]:
+    return [SessionTools(allowed=frozenset(tools))] if tools is not None else []
+
+
+async def _check_backlog(session: AsyncSession, settings: Settings) -> None:
+    """Admission control: refuse a background run while the queue holds ``max_queued_runs``.
+
+    ``Retry-After`` is the time the backlog needs to drain at full concurrency, assuming a
+    couple of seconds per run, clamped to 1-60 s.
+    """
+    queued = int(await session.scalar(select(func.count()).select_from(Run).where(Run.status == "queued")) or 0)
+    if queued >= settings.max_queued_runs:
+        wait = min(60.0, max(1.0, 2.0 * queued / settings.max_concurrent_runs))
+        raise QueueFull(
+            f"{queued} background runs are waiting; retry later.", details={"queued": queued}, retry_after=wait
+        )
+
+
+async def _store_and_enqueue(
+    session: AsyncSession, manager: RunManager, background: "Background", run: Run, fp: str
+) -> StartedRun:
+    """Store the queued run (committed first, so the workflow finds it), then hand it to the queue."""
+    session.add(run)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        existing = await _by_key(session, run.owner_id, run.idempotency_key or "")
+        if existing is None:
+            raise
+        return _replay(existing, fp, manager)
+    await session.commit()
+    try:
+        await background.submit(run)
+    except Exception as exc:
+        from app.runs.background import end_run
+
+        error = QueueFull("The run could not be queued; retry.", retry_after=1.0)
+        await end_run(background.database, background.notifier, run.id, "failed", error)
+        raise error from exc
+    return StartedRun(run, None, created=True)
 
 
 def _deferred_results(deferred: Deferred, body: ResumeRequest) -> DeferredToolResults:
@@ -329,8 +398,8 @@ async def resume_run(
             details={"status": parent.status, "resumed_by": str(parent.resumed_by) if parent.resumed_by else None},
         )
     results = _deferred_results(Deferred.model_validate(parent.deferred), body)
-    _size_check("deps", body.deps, MAX_DEPS_BYTES)
-    _size_check("metadata", body.metadata, MAX_METADATA_BYTES)
+    _size_check("deps", body.deps, settings.max_deps_bytes)
+    _size_check("metadata", body.metadata, settings.max_metadata_bytes)
     model_settings = _check_model_settings(body.model_settings)
     deadline_s = _deadline_seconds(settings, body.deadline_ms)
     agent = await get_visible_agent(session, principal, str(parent.agent_id))
@@ -358,11 +427,16 @@ async def resume_run(
         worker=manager.worker,
         started_at=utcnow(),
     )
+    tools = None
+    if parent.session_id is not None:
+        tools = await session.scalar(select(ChatSession.tools).where(ChatSession.id == parent.session_id))
     spec = RunSpec(
         run_id=run_id,
         principal=principal,
         agent=_agent_ref(agent, version),
         version_row=version,
+        session_id=parent.session_id,
+        capabilities=session_capabilities(tools),
         structured=version.definition.get("output_schema") is not None,
         user_prompt=None,
         message_history=history,
@@ -459,6 +533,7 @@ def to_out(run: Run) -> RunOut:
         resumed_by=str(run.resumed_by) if run.resumed_by else None,
         session_id=str(run.session_id) if run.session_id else None,
         metadata=run.run_metadata,
+        worker=run.worker,
         created_at=run.created_at,
         first_token_at=run.first_token_at,
     )
@@ -515,26 +590,57 @@ async def stored_terminal(session: AsyncSession, run_id: uuid.UUID) -> RunEventO
 
 
 async def follow(manager: RunManager, run_id: uuid.UUID, after: int = 0) -> AsyncIterator[RunEventOut]:
-    """A run's events after ``after``: live from this process, else from the database until the terminal one."""
+    """A run's events after ``after``: live from this process, else from the database until the terminal
+    one, woken by the writer's notification (another process's run) with a poll as the fallback."""
     key = str(run_id)
     channel = manager.channel(key)
     if channel is not None:
         async for event in channel.subscribe(after):
             yield event
         return
-    while True:
-        async with manager.database.sessionmaker() as session:
-            events = await stored_events(session, run_id, after)
-            run = await session.get(Run, run_id)
-        for event in events:
-            yield event
-            after = event.seq
-            if event.terminal:
-                return
-        if run is None or run.status in TERMINAL_STATUSES:
-            return
-        if (channel := manager.channel(key)) is not None:
-            async for event in channel.subscribe(after):
+    notifier = manager.notifier
+    with notifier.subscribe(key) if notifier is not None else contextlib.nullcontext() as wake:
+        ended = False
+        while True:
+            async with manager.database.sessionmaker() as session:
+                run = await session.get(Run, run_id)
+                ended = run is None or run.status in TERMINAL_STATUSES
+                events = await stored_events(session, run_id, after)
+            for event in events:
                 yield event
-            return
-        await asyncio.sleep(0.2)
+                after = event.seq
+                if event.terminal:
+                    return
+            if ended:
+                return
+            if (channel := manager.channel(key)) is not None:
+                async for event in channel.subscribe(after):
+                    yield event
+                return
+            if wake is not None:
+                await wake.wait()
+            else:
+                await asyncio.sleep(0.2)
+
+
+async def check_replayable(session: AsyncSession, run: Run, after: int) -> None:
+    """Refuse a replay that would silently skip pruned events (`EventsPruned`, 409)."""
+    first = await session.scalar(select(func.min(RunEvent.seq)).where(RunEvent.run_id == run.id))
+    missing = first > after + 1 if first is not None else run.last_seq > after
+    if missing:
+        raise EventsPruned(
+            "The events after this position were pruned; read the run with GET /runs/{run_id} instead.",
+            details={"after": after, "first_available_seq": first, "last_seq": run.last_seq},
+            run_id=str(run.id),
+        )
+
+
+async def prune_events(session: AsyncSession, finished_before: dt.datetime) -> int:
+    """Delete the stored events of runs that ended before ``finished_before``; the runs stay."""
+    ended = select(Run.id).where(
+        Run.status.in_(("completed", "failed", "cancelled")), Run.finished_at < finished_before
+    )
+    result = await session.execute(
+        delete(RunEvent).where(RunEvent.run_id.in_(ended)).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -24,7 +24,7 @@ class ToolNotExecutable(Forbidden):
     pass
 
 
-def _registry(request: Request) -> ToolRegistry:
+async def _registry(request: Request) -> ToolRegistry:
     registry: ToolRegistry = request.app.state.tool_registry
     return registry
 
@@ -36,7 +36,7 @@ FormatQuery = Annotated[
 ]
 
 
-def _executable_tool(
+async def _executable_tool(
     name: Annotated[str, Path(description="A tool name from `GET /tools`.")],
     registry: ToolRegistryDep,
     principal: CurrentPrincipal,

@@ -5,6 +5,7 @@ from typing import Any
 import httpx
 import pytest
 from dirty_equals import IsInt, IsList, IsPartialDict, IsStr
+from fastapi import FastAPI
 from pydantic_ai.messages import ModelRequest
 
 from tests.runs.conftest import Define
@@ -20,7 +21,7 @@ USAGE = {"requests": IsInt, "input_tokens": IsInt, "output_tokens": IsInt, "tota
 
 
 async def test_sync_run_with_structured_output(
-    client: httpx.AsyncClient, user_headers: dict[str, str], define: Define
+    app: FastAPI, client: httpx.AsyncClient, user_headers: dict[str, str], define: Define
 ) -> None:
     agent = await define("risk", script(Out({"advice": "Block it.", "risk": 8})).model, output_schema=RISK_SCHEMA)
     response = await client.post("/agents/risk/run", json={"input": "Card stolen"}, headers=user_headers)
@@ -47,6 +48,7 @@ async def test_sync_run_with_structured_output(
         "resumed_by": None,
         "session_id": None,
         "metadata": None,
+        "worker": app.state.background.executor_id,
         "created_at": IsStr(),
         "first_token_at": IsStr(),
     }

@@ -27,7 +27,11 @@ async def _session(client: httpx.AsyncClient, headers: dict[str, str], agent: st
 
 def _texts(messages: list[Any]) -> list[str]:
     """User prompts and text replies, in order, of stored (JSON) or seen (pydantic-ai) messages."""
-    messages = ModelMessagesTypeAdapter.dump_python(messages, mode="json") if messages and not isinstance(messages[0], dict) else messages
+    messages = (
+        ModelMessagesTypeAdapter.dump_python(messages, mode="json")
+        if messages and not isinstance(messages[0], dict)
+        else messages
+    )
     return [part["content"] for m in messages for part in m["parts"] if part["part_kind"] in ("user-prompt", "text")]
 
 
