@@ -2,7 +2,10 @@
 
 One :class:`AgentFactory` lives on ``app.state.agent_factory`` (created in the lifespan). The runs
 package calls ``await factory.get(version)`` for every run; building costs ~1 ms and happens once per
-(agent id, version, spec_hash, endpoint configuration) until evicted from the bounded LRU.
+(agent id, version, spec_hash, endpoint configuration) until evicted from the bounded LRU. A cache hit
+neither re-validates the stored definition nor queries the database: the referenced endpoints are
+reloaded when this process changed one, and at most ``ENDPOINT_RECHECK_SECONDS`` after another
+process did.
 
 What :func:`build_agent` produces:
 
@@ -23,6 +26,7 @@ server cannot serve the model (missing credentials, SDK or endpoint); the tools 
 ``InvalidAgentDefinition`` for a tool that no longer resolves.
 """
 
+import time
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
@@ -53,12 +57,15 @@ from app.agents.schema_checks import json_path
 from app.config import Settings
 from app.db import Database
 from app.llm.resolve import PROVIDERS, EndpointConfig, build_model_chain, split_ref
-from app.llm.service import load_endpoints
+from app.llm.service import ENDPOINT_GENERATION, load_endpoints
 
 BuiltAgent = Agent[RunDeps, Any]
 CacheKey = tuple[Any, ...]
 
 _MAX_REPORTED_ERRORS = 10
+ENDPOINT_RECHECK_SECONDS = 5.0
+"""How long an endpoint configuration read from the database is trusted (changes made by other processes)."""
+_MAX_ENDPOINT_SETS = 1024
 
 
 def _output_type(definition: AgentDefinition) -> Any:
@@ -161,8 +168,9 @@ def endpoint_refs(definition: AgentDefinition) -> set[str]:
 class AgentFactory:
     """Builds agents from stored versions and keeps the last ``settings.agent_cache_size`` of them.
 
-    The key is (agent id, version, spec_hash, endpoint fingerprint): a new version, an activated
-    older one, or a changed/deleted endpoint all miss the cache. Built agents hold no per-run state.
+    The key is (agent id, version, spec_hash); an entry also remembers the fingerprint of the endpoints
+    it was built with. A new version, an activated older one, or a changed/deleted endpoint all miss the
+    cache. Built agents hold no per-run state.
     """
 
     def __init__(
@@ -178,32 +186,48 @@ class AgentFactory:
         self.http_client = http_client
         self.toolset_options = dict(toolset_options or {})
         """Extra keyword arguments for ``build_toolsets`` (``registry``, ``resolver``)."""
-        self._cache: OrderedDict[CacheKey, BuiltAgent] = OrderedDict()
+        self._cache: OrderedDict[CacheKey, tuple[frozenset[str], tuple[Any, ...], BuiltAgent]] = OrderedDict()
+        self._endpoint_cache: dict[frozenset[str], tuple[dict[str, EndpointConfig], tuple[Any, ...], int, float]] = {}
 
     def __len__(self) -> int:
         return len(self._cache)
 
     def clear(self) -> None:
         self._cache.clear()
+        self._endpoint_cache.clear()
 
     async def _endpoints(self, names: Collection[str]) -> tuple[dict[str, EndpointConfig], tuple[Any, ...]]:
+        """The named endpoints and their fingerprint, read again after a local change or the recheck time."""
         if not names:
             return {}, ()
+        key = frozenset(names)
+        generation, now = ENDPOINT_GENERATION.value, time.monotonic()
+        cached = self._endpoint_cache.get(key)
+        if cached is not None and cached[2] == generation and now - cached[3] < ENDPOINT_RECHECK_SECONDS:
+            return cached[0], cached[1]
         async with self.database.sessionmaker() as session:
-            return await load_endpoints(session, self.settings, names)
+            endpoints, fingerprint = await load_endpoints(session, self.settings, names)
+        if len(self._endpoint_cache) >= _MAX_ENDPOINT_SETS:
+            self._endpoint_cache.clear()
+        self._endpoint_cache[key] = (endpoints, fingerprint, generation, now)
+        return endpoints, fingerprint
 
     async def get(self, version: AgentVersion) -> BuiltAgent:
         """The agent for ``version`` (from the cache when possible)."""
-        definition = load_stored(version.definition)
-        endpoints, fingerprint = await self._endpoints(endpoint_refs(definition))
-        key: CacheKey = (version.agent_id, version.version, version.spec_hash, fingerprint)
+        key: CacheKey = (version.agent_id, version.version, version.spec_hash)
         cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
+            names, built_with, agent = cached
+            if (await self._endpoints(names))[1] == built_with:
+                self._cache.move_to_end(key)
+                return agent
+        definition = load_stored(version.definition)
+        names = frozenset(endpoint_refs(definition))
+        endpoints, fingerprint = await self._endpoints(names)
         model = build_model_chain(definition.model_refs(), self.settings, self.http_client, endpoints)
         agent = build_agent(definition, model, self._toolsets(definition))
-        self._cache[key] = agent
+        self._cache[key] = (names, fingerprint, agent)
+        self._cache.move_to_end(key)
         while len(self._cache) > max(1, self.settings.agent_cache_size):
             self._cache.popitem(last=False)
         return agent

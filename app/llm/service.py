@@ -28,6 +28,19 @@ def _check_name(name: str) -> None:
         )
 
 
+class _Generation:
+    """Counts this process's endpoint writes: the agent factory reloads endpoints when it moves."""
+
+    value = 0
+
+    @classmethod
+    def bump(cls) -> None:
+        cls.value += 1
+
+
+ENDPOINT_GENERATION = _Generation
+
+
 async def create_endpoint(session: AsyncSession, settings: Settings, data: ModelEndpointCreate) -> ModelEndpoint:
     _check_name(data.name)
     key = data.api_key.get_secret_value() if data.api_key else None
@@ -40,6 +53,7 @@ async def create_endpoint(session: AsyncSession, settings: Settings, data: Model
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"Model endpoint {data.name!r} exists.") from exc
+    ENDPOINT_GENERATION.bump()
     return endpoint
 
 
@@ -61,6 +75,7 @@ async def replace_endpoint(
     endpoint.api_key_encrypted = crypto.encrypt(settings, key) if key else None
     endpoint.updated_at = utcnow()
     await session.flush()
+    ENDPOINT_GENERATION.bump()
     return endpoint
 
 
@@ -71,6 +86,7 @@ async def list_endpoints(session: AsyncSession, params: PageParams) -> tuple[lis
 
 async def delete_endpoint(session: AsyncSession, endpoint: ModelEndpoint) -> None:
     await session.execute(delete(ModelEndpoint).where(ModelEndpoint.id == endpoint.id))
+    ENDPOINT_GENERATION.bump()
 
 
 async def endpoint_names(session: AsyncSession) -> set[str]:

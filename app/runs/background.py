@@ -318,7 +318,10 @@ class Background:
                 )
             )
         for run in rows:
-            if not is_background(run) or str(run.id) in self._tasks:
+            key = str(run.id)
+            # A run this process is executing ends through its own task (which owns its live stream),
+            # even while DBOS already reports the workflow cancelled.
+            if not is_background(run) or key in self._tasks or self.manager.channel(key) is not None:
                 continue
             status = await durable.workflow_status(run.id)
             if status == "CANCELLED":

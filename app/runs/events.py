@@ -6,7 +6,7 @@ list the executor persists in batches.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,41 @@ class EventTranslator:
             }
             return [("tool.result", data)]
         return []
+
+    def replay(
+        self, messages: Sequence[m.ModelMessage], output_tools: Collection[str]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The events of a run made without streaming, derived from its new messages.
+
+        Synthesises the pydantic-ai events a streamed run would have produced (a `PartStartEvent`
+        with the whole part, `FinalResultEvent` for an output tool call, `FunctionToolCallEvent`
+        per function tool call and `FunctionToolResultEvent` per returned result) and translates
+        them, so the vocabulary has one owner: a text part becomes one `text.delta` carrying the
+        whole text (one `output.delta` with the whole output when structured).
+        """
+        out: list[tuple[str, dict[str, Any]]] = []
+        calls: set[str] = set()
+        for message in messages:
+            if isinstance(message, m.ModelResponse):
+                function_calls: list[m.ToolCallPart] = []
+                for index, part in enumerate(message.parts):
+                    out += self.translate(m.PartStartEvent(index=index, part=part))
+                    if isinstance(part, m.ToolCallPart):
+                        if part.tool_name in output_tools:
+                            out += self.translate(
+                                m.FinalResultEvent(tool_name=part.tool_name, tool_call_id=part.tool_call_id)
+                            )
+                        else:
+                            function_calls.append(part)
+                for call in function_calls:
+                    calls.add(call.tool_call_id)
+                    out += self.translate(m.FunctionToolCallEvent(call))
+            elif isinstance(message, m.ModelRequest):  # pyright: ignore[reportUnnecessaryIsInstance]
+                for part in message.parts:
+                    if isinstance(part, m.ToolReturnPart) and part.tool_call_id in calls:
+                        calls.discard(part.tool_call_id)
+                        out += self.translate(m.FunctionToolResultEvent(part))
+        return out
 
     def _start(self, index: int, part: Any) -> list[tuple[str, dict[str, Any]]]:
         if isinstance(part, m.TextPart):

@@ -15,7 +15,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterable, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ import httpx
 from dbos._error import DBOSWorkflowCancelledError, DBOSWorkflowConflictIDError
 from pydantic_ai import Agent, CancellationToken, DeferredToolRequests, DeferredToolResults, capture_run_messages
 from pydantic_ai import exceptions as pai
-from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, UserContent
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse, UserContent
 from pydantic_ai.models import Model
 from pydantic_ai.tools import RunContext
 from pydantic_ai.usage import RunUsage, UsageLimits
@@ -79,6 +80,10 @@ class RunSpec:
     """Per-run capabilities (the session's tool restriction)."""
     start_seq: int = 0
     """Events already stored (a resumed background run numbers on from here, without a new `run.started`)."""
+    streamed: bool = True
+    """Stream the model's answers and relay events live. ``False`` (a plain sync run, nobody follows it
+    live): the model is called without streaming and the run's events are derived from its new
+    messages when it ends, then stored with the terminal event in one transaction."""
 
 
 def usage_of(usage: RunUsage) -> Usage:
@@ -134,6 +139,13 @@ class RunManager:
         self._cancel_requested: set[str] = set()
         self._detached: set[str] = set()
         self.notifier: Notifier | None = None
+        self.versions: OrderedDict[tuple[uuid.UUID, int], Any] = OrderedDict()
+        """(agent id, version) → its `AgentVersion` row; versions are immutable once stored."""
+
+    def remember_version(self, key: tuple[uuid.UUID, int], version: Any) -> None:
+        self.versions[key] = version
+        while len(self.versions) > max(1, self.settings.agent_cache_size):
+            self.versions.popitem(last=False)
 
     # -- starting and following runs -------------------------------------------------
 
@@ -278,7 +290,8 @@ class RunManager:
         translator = EventTranslator(structured=spec.structured)
         first_token_at: list[Any] = []
         wake = asyncio.Event()
-        flusher = asyncio.create_task(self._flush_loop(channel, wake))
+        streamed = spec.streamed or durable_agent is not None
+        flusher = asyncio.create_task(self._flush_loop(channel, wake)) if streamed else None
 
         def emit(name: str, data: dict[str, Any]) -> None:
             if not first_token_at and name in _FIRST_TOKEN_EVENTS:
@@ -297,6 +310,7 @@ class RunManager:
         history = spec.message_history or []
         outcome: _Outcome
         external_cancel: BaseException | None = None
+        agent: Agent[RunDeps, Any] | None = durable_agent
         with capture_run_messages() as captured:
             try:
                 agent = durable_agent or await self.agents.get(spec.version_row)
@@ -312,7 +326,7 @@ class RunManager:
                     usage=usage,
                     cancellation_token=None if durable_agent else self._tokens[key],
                     capabilities=spec.capabilities or None,
-                    event_stream_handler=on_events,
+                    event_stream_handler=on_events if streamed else None,
                 )
                 if isinstance(result.output, DeferredToolRequests):
                     outcome = _Outcome("requires_action", deferred=_deferred_of(result.output))
@@ -324,23 +338,48 @@ class RunManager:
                 outcome = self._failure(key, exc, usage, deps, captured[len(history) :])
             except Exception as exc:
                 outcome = self._failure(key, exc, usage, deps, captured[len(history) :])
-        flusher.cancel()
-        await asyncio.gather(flusher, return_exceptions=True)
-        if key in self._detached:  # shutting down: store what we have, leave the run to be resumed
-            await self._store_batch(channel, channel.take_unsaved())
-            self._channels.pop(key, None)
-            channel.finished.set()
+        detached = key in self._detached
+
+        async def conclude() -> None:
+            if flusher is not None:
+                flusher.cancel()
+                await asyncio.gather(flusher, return_exceptions=True)
+            else:
+                self._derive_events(translator, outcome.messages, agent, emit, first_token_at)
+            if detached:  # shutting down: store what we have, leave the run to be resumed
+                await self._store_batch(channel, channel.take_unsaved())
+            else:
+                await self._finish(spec, channel, outcome, usage, first_token_at)
+
+        # A cancelled task can be cancelled again while it stores its end (a DBOS workflow cancel and
+        # our own cancel both land): the end is written and published all the same.
+        late_cancel = await _complete_despite_cancellation(conclude())
+        external_cancel = external_cancel or late_cancel
+        self._channels.pop(key, None)
+        self._tasks.pop(key, None)
+        self._tokens.pop(key, None)
+        self._interrupted.discard(key)
+        channel.finished.set()
+        if detached:
             raise external_cancel or asyncio.CancelledError()
-        try:
-            await asyncio.shield(self._finish(spec, channel, outcome, usage, first_token_at))
-        finally:
-            self._channels.pop(key, None)
-            self._tasks.pop(key, None)
-            self._tokens.pop(key, None)
-            self._interrupted.discard(key)
-            channel.finished.set()
         if external_cancel is not None:
             raise external_cancel
+
+    @staticmethod
+    def _derive_events(
+        translator: EventTranslator,
+        messages: list[ModelMessage],
+        agent: Agent[RunDeps, Any] | None,
+        emit: Any,
+        first_token_at: list[Any],
+    ) -> None:
+        """The events of a run made without streaming, from its new messages; ``first_token_at`` is the
+        time the first model response arrived."""
+        responses = [message for message in messages if isinstance(message, ModelResponse)]
+        if responses and not first_token_at:
+            first_token_at.append(responses[0].timestamp)
+        for name, data in translator.replay(messages, _output_tools(agent)):
+            emit(name, data)
 
     def _failure(
         self, key: str, exc: BaseException, usage: RunUsage, deps: RunDeps, partial: list[ModelMessage]
@@ -437,6 +476,28 @@ class RunManager:
         except Exception:
             logger.exception("could not store events of run %s; keeping them for the next batch", channel.run_id)
             channel.unsaved[:0] = batch
+
+
+def _output_tools(agent: Agent[RunDeps, Any] | None) -> frozenset[str]:
+    """The names of the agent's output tools (their calls are the structured output, not `tool.call`s)."""
+    toolset: Any = getattr(agent, "_output_toolset", None)
+    processors: dict[str, Any] = getattr(toolset, "processors", None) or {}
+    return frozenset(processors)
+
+
+async def _complete_despite_cancellation(work: Coroutine[Any, Any, None]) -> asyncio.CancelledError | None:
+    """Run ``work`` to its end even if the calling task is cancelled meanwhile; return that cancellation."""
+    future = asyncio.ensure_future(work)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            await asyncio.shield(future)
+            return cancelled
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+            if future.done():  # the cancel landed as the work ended: keep its outcome (or failure)
+                future.result()
+                return cancelled
 
 
 async def _insert_events(session: Any, run_id: uuid.UUID, batch: list[RunEventOut]) -> None:

@@ -26,7 +26,7 @@ from app.runs.service import StartedRun
 router = APIRouter(tags=["runs"])
 
 
-def _run_manager(request: Request) -> RunManager:
+async def _run_manager(request: Request) -> RunManager:
     manager: RunManager = request.app.state.run_manager
     return manager
 
@@ -34,7 +34,7 @@ def _run_manager(request: Request) -> RunManager:
 RunManagerDep = Annotated[RunManager, Depends(_run_manager)]
 
 
-def _background(request: Request) -> Background:
+async def _background(request: Request) -> Background:
     background: Background = request.app.state.background
     return background
 
@@ -78,6 +78,22 @@ async def _started_run(
     return await service.start_run(session, manager, settings, principal, agent, body, idempotency_key)
 
 
+async def _started_sync_run(
+    agent: VisibleAgent,
+    body: RunRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    manager: RunManagerDep,
+    idempotency_key: IdempotencyKey = None,
+    wait_ms: WaitMs = None,
+) -> StartedRun:
+    # Without `wait_ms` nobody follows the run live: the model is called without streaming.
+    return await service.start_run(
+        session, manager, settings, principal, agent, body, idempotency_key, streamed=wait_ms is not None
+    )
+
+
 async def _resumed_run(
     parent: OwnedRun,
     body: ResumeRequest,
@@ -115,12 +131,13 @@ async def _replay_from(
 
 
 StartedRunDep = Annotated[StartedRun, Depends(_started_run)]
+StartedSyncRunDep = Annotated[StartedRun, Depends(_started_sync_run)]
 BackgroundRunDep = Annotated[StartedRun, Depends(_background_run)]
 ReplayFrom = Annotated[int, Depends(_replay_from)]
 ResumedRunDep = Annotated[StartedRun, Depends(_resumed_run)]
 
 
-def _client_gone(request: Request) -> streaming.ClientGone:
+async def _client_gone(request: Request) -> streaming.ClientGone:
     return streaming.client_gone(request)
 
 
@@ -137,10 +154,14 @@ _ACCEPTED: dict[int | str, dict[str, Any]] = {202: {"model": RunAccepted, "descr
     responses={**_ACCEPTED, **_RUN_ERRORS},
     description="Runs the agent and answers with the RunResult (`completed` or `requires_action`). A failed run "
     "answers with the error envelope (carrying `run_id`) and its status. With `?wait_ms=N` the answer is `202` "
-    "with `run_id` and `events_url` if the run is not done in time; it keeps running.",
+    "with `run_id` and `events_url` if the run is not done in time; it keeps running. Without `wait_ms` the "
+    "model is called without streaming (as pydantic-ai's `agent.run()` does) and the run's stored events are "
+    "derived from its messages when it ends: one `text.delta` with the whole text per text part (one "
+    "`output.delta` with the whole output when structured), `thinking.delta`, `tool.call`/`tool.result`, then "
+    "the terminal event, numbered without gaps; a client attaching meanwhile gets them when the run ends.",
 )
 async def run_agent(
-    started: StartedRunDep,
+    started: StartedSyncRunDep,
     manager: RunManagerDep,
     client_gone: ClientGoneDep,
     wait_ms: WaitMs = None,

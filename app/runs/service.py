@@ -230,10 +230,13 @@ async def start_run(
     body: RunRequest,
     idempotency_key: str | None,
     background: "Background | None" = None,
+    *,
+    streamed: bool = True,
 ) -> StartedRun:
     """Validate the request, store the run and start it (or find the run this key already started).
 
     With ``background`` the run is stored ``queued`` and handed to the durable queue instead.
+    ``streamed=False`` (the sync endpoint without ``wait_ms``): see `RunSpec.streamed`.
     """
     manager.check_accepting()
     fp = fingerprint("run" if background is None else "background", str(agent.id), body)
@@ -249,7 +252,7 @@ async def start_run(
     user_prompt = parse_input(body.input)
     model_settings = _check_model_settings(body.model_settings)
     deadline_s = _deadline_seconds(settings, body.deadline_ms)
-    version = await get_version(session, agent, body.version)
+    version = await _version(session, manager, agent, body.version)
     definition: dict[str, Any] = version.definition
     run_id = uuid.uuid4()
     claim = None
@@ -301,8 +304,20 @@ async def start_run(
         started_at=run.started_at,
         session_id=run.session_id,
         capabilities=session_capabilities(claim.tools if claim else None),
+        streamed=streamed,
     )
     return await _store_and_start(session, manager, run, spec, fp)
+
+
+async def _version(session: AsyncSession, manager: RunManager, agent: Agent, number: int | None) -> AgentVersion:
+    """`get_version`, remembered per process (a stored version never changes; a deleted agent is a 404 first)."""
+    key = (agent.id, agent.current_version if number is None else number)
+    version: AgentVersion | None = manager.versions.get(key)
+    if version is None:
+        version = await get_version(session, agent, number)
+        session.expunge(version)  # a rollback of this request must not expire the shared copy
+        manager.remember_version(key, version)
+    return version
 
 
 def session_capabilities(tools: list[str] | None) -> list[Any]:

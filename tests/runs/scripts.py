@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic_ai.messages import ModelMessage
+from pydantic_ai.messages import ModelMessage, ModelResponse, ModelResponsePart, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 
@@ -55,7 +55,23 @@ class Script:
 
     @property
     def model(self) -> FunctionModel:
-        return FunctionModel(stream_function=self._stream)
+        """Streams the turn's chunks, or (a run made without streaming) answers them as one response."""
+        return FunctionModel(self._respond, stream_function=self._stream)
+
+    async def _respond(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        text: list[str] = []
+        calls: dict[int, DeltaToolCall] = {}
+        async for chunk in self._stream(messages, info):
+            if isinstance(chunk, str):
+                text.append(chunk)
+            else:
+                calls.update(chunk)
+        parts: list[ModelResponsePart] = [TextPart("".join(text))] if text else []
+        parts += [
+            ToolCallPart(c.name or "", c.json_args, tool_call_id=c.tool_call_id or f"call-{i}")
+            for i, c in sorted(calls.items())
+        ]
+        return ModelResponse(parts=parts)
 
     async def _stream(self, messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:
         self.requests.append((messages, info))
