@@ -5,8 +5,6 @@ migrated with the production migrations once per session; tables are emptied
 after every test.
 """
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,26 +15,13 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app import migrate
 from app.config import Settings
 from app.main import create_app
 from app.models import Base
+from tests.databases import BACKENDS, POSTGRES_URL, scratch_database
 from tests.factories import auth_headers
 
 pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
-
-POSTGRES_URL = os.environ.get("AXON_TEST_POSTGRES_URL")
-BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
-
-
-async def _postgres_admin(sql: str) -> None:
-    assert POSTGRES_URL
-    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 def pytest_report_header() -> str:
@@ -55,36 +40,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(scope="session", params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """A freshly created and migrated database for this backend."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("sqlite") / "axon-test.db"
-        url = f"sqlite+aiosqlite:///{path}"
-        await migrate.upgrade_async(url)
+    folder = tmp_path_factory.mktemp(request.param)
+    async with scratch_database(request.param, folder, "axon_test", migrated=True) as url:
         yield url
-        return
-    assert POSTGRES_URL
-    name = f"axon_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    await _postgres_admin(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        await migrate.upgrade_async(url)
-        yield url
-    finally:
-        await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 async def empty_database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     """A new, empty (never migrated) database on this test's backend, dropped afterwards."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    assert POSTGRES_URL
-    name = f"axon_empty_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    await _postgres_admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with scratch_database(backend, tmp_path, "axon_empty", migrated=False) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

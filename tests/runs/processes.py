@@ -12,21 +12,16 @@ import signal
 import socket
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from app import migrate
 from app.auth import service as auth_service
 from app.auth.schemas import UserCreate
 from app.db import Database
-from tests.conftest import POSTGRES_URL
+from tests.databases import scratch_database
 from tests.runs.sse import SSEEvent, iter_sse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,33 +104,9 @@ class Server:
         return httpx.AsyncClient(base_url=self.url, headers=headers, trust_env=False, timeout=30.0)
 
 
-async def _admin(sql: str) -> None:
-    assert POSTGRES_URL
-    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+def fresh_database(backend: str, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[str]:
     """A migrated database of its own (the server processes also put DBOS's tables in it)."""
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'procs.db'}"
-        await migrate.upgrade_async(url)
-        yield url
-        return
-    name = f"axon_procs_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    assert POSTGRES_URL
-    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        await migrate.upgrade_async(url)
-        yield url
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return scratch_database(backend, tmp_path, "axon_procs", migrated=True)
 
 
 async def api_key(database_url: str, username: str, role: str = "user") -> dict[str, str]:
