@@ -25,6 +25,7 @@ from app.runs.background import Background
 from app.runs.manager import RunManager
 from app.runs.notify import Notifier
 from app.runs.router import router as runs_router
+from app.runtime import ModelResolver
 from app.sessions.router import router as sessions_router
 from app.tools.registry import ToolRegistry
 from app.tools.router import router as tools_router
@@ -40,7 +41,8 @@ and either a JWT from `POST /auth/token` or an API key (`axk_…`).
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, model_resolver: ModelResolver | None = None) -> FastAPI:
+    """The app. ``model_resolver`` (tests, benchmarks) picks a model per agent name instead of the definition's."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -55,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, database, model_http_client, toolset_options={"registry": app.state.tool_registry}
         )
         webhook_client = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
-        manager = RunManager(settings, database, app.state.agent_factory, webhook_client)
+        manager = RunManager(settings, database, app.state.agent_factory, webhook_client, model_resolver)
         app.state.run_manager = manager
         manager.notifier = notifier = Notifier(database, settings.database_url)
         app.state.background = background = Background(settings, database, manager, notifier)

@@ -12,6 +12,7 @@ import httpx
 import pydantic_ai.models
 import pytest
 from fastapi import FastAPI
+from pydantic_ai.models import Model
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -83,8 +84,14 @@ async def _empty_tables(database_url: str) -> None:
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
+def scripted_models() -> dict[str, Model]:
+    """Agent name → the scripted model its runs use (the app's ``model_resolver``)."""
+    return {}
+
+
+@pytest.fixture
+async def app(settings: Settings, scripted_models: dict[str, Model]) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, model_resolver=scripted_models.get)
     try:
         async with application.router.lifespan_context(application):
             yield application

@@ -52,12 +52,12 @@ from pydantic_ai.toolsets import AbstractToolset
 from app.agents import capabilities, templates
 from app.agents.definition import AgentDefinition, load_stored
 from app.agents.models import AgentVersion
-from app.agents.runtime import RunDeps
 from app.agents.schema_checks import json_path
 from app.config import Settings
 from app.db import Database
 from app.llm.resolve import PROVIDERS, EndpointConfig, build_model_chain, split_ref
 from app.llm.service import ENDPOINT_GENERATION, load_endpoints
+from app.runtime import RunDeps
 
 BuiltAgent = Agent[RunDeps, Any]
 CacheKey = tuple[Any, ...]

@@ -215,7 +215,7 @@ class Background:
             if await durable.workflow_status(run_id) == "CANCELLED":
                 await end_run(self.database, self.notifier, run_id, "cancelled")
                 return
-            agent = await self.agents.get_durable(version, self.manager.model_overrides.get(spec.agent.name))
+            agent = await self.agents.get_durable(version, self.manager.model_for(spec.agent.name))
             await self.manager.run_inline(spec, agent)
         except NotFound as exc:
             await end_run(self.database, self.notifier, run_id, "failed", exc)

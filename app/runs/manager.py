@@ -30,7 +30,6 @@ from pydantic_ai.tools import RunContext
 from pydantic_ai.usage import RunUsage, UsageLimits
 from sqlalchemy import insert, update
 
-from app.agents.runtime import RunDeps, SubRunResult
 from app.auth.service import Principal
 from app.config import Settings
 from app.db import Database, utcnow
@@ -40,6 +39,7 @@ from app.runs.events import EventTranslator, RunChannel, RunEventOut
 from app.runs.models import Run, RunEvent
 from app.runs.notify import Notifier
 from app.runs.schemas import AgentRef, Deferred, DeferredCall, RunResult, Usage
+from app.runtime import ModelResolver, RunDeps, SubRunResult
 from app.sessions import service as sessions
 
 logger = logging.getLogger("axon.runs")
@@ -120,15 +120,19 @@ class RunManager:
     """Owns the tasks of the runs this process executes; also the runs' `RunServices`."""
 
     def __init__(
-        self, settings: Settings, database: Database, agents: AgentBuilder, webhook_client: httpx.AsyncClient
+        self,
+        settings: Settings,
+        database: Database,
+        agents: AgentBuilder,
+        webhook_client: httpx.AsyncClient,
+        model_resolver: ModelResolver | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
         self.agents = agents
         self.webhook_client = webhook_client
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self.model_overrides: dict[str, Model] = {}
-        """Agent name → the model to run it on instead of its definition's (tests, benchmarks)."""
+        self.model_resolver = model_resolver
         self.accepting = True
         self._channels: dict[str, RunChannel] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -141,6 +145,9 @@ class RunManager:
         self.notifier: Notifier | None = None
         self.versions: OrderedDict[tuple[uuid.UUID, int], Any] = OrderedDict()
         """(agent id, version) → its `AgentVersion` row; versions are immutable once stored."""
+
+    def model_for(self, agent_name: str) -> Model | None:
+        return self.model_resolver(agent_name) if self.model_resolver is not None else None
 
     def remember_version(self, key: tuple[uuid.UUID, int], version: Any) -> None:
         self.versions[key] = version
@@ -319,7 +326,7 @@ class RunManager:
                     message_history=history or None,
                     deferred_tool_results=spec.deferred_tool_results,
                     deps=deps,
-                    model=None if durable_agent else self.model_overrides.get(spec.agent.name),
+                    model=None if durable_agent else self.model_for(spec.agent.name),
                     model_settings=spec.model_settings,  # pyright: ignore[reportArgumentType]
                     usage_limits=spec.usage_limits,
                     timeout=spec.deadline_s,

@@ -25,7 +25,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent, AgentVersion
-from app.agents.runtime import RunDeps
 from app.agents.service import get_version, get_visible_agent
 from app.auth.service import Principal
 from app.config import Settings
@@ -55,6 +54,7 @@ from app.runs.schemas import (
     Usage,
     UsageLimitsIn,
 )
+from app.runtime import RunDeps
 from app.sessions import service as sessions
 from app.sessions.capability import SessionTools
 from app.sessions.models import ChatSession

@@ -26,8 +26,8 @@ import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic_ai import RunContext
 
-from app.agents.runtime import RunDeps
 from app.config import Settings
+from app.runtime import RunDeps
 
 logger = logging.getLogger("axon.tools")
 

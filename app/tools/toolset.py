@@ -29,9 +29,9 @@ from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import AbstractToolset, ToolsetTool
 from pydantic_core import SchemaValidator, core_schema
 
-from app.agents.runtime import RunDeps
 from app.config import Settings
 from app.errors import AppError, InvalidAgentDefinition, NotFound, ToolError
+from app.runtime import RunDeps
 from app.tools.outbound import Resolver, system_resolver
 from app.tools.registry import ToolRegistry
 from app.tools.schemas import (

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from app.agents import service
 from app.agents.models import AgentVersion
-from app.agents.runtime import RunDeps, SubRunResult
+from app.runtime import RunDeps, SubRunResult
 from app.auth.service import Principal
 from app.config import Settings
 from app.db import Database

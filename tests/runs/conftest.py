@@ -22,7 +22,7 @@ def manager(app: FastAPI) -> RunManager:
 
 
 @pytest.fixture
-def define(client: httpx.AsyncClient, user_headers: dict[str, str], manager: RunManager) -> Define:
+def define(client: httpx.AsyncClient, user_headers: dict[str, str], scripted_models: dict[str, Model]) -> Define:
     """``await define(name, model, **definition)``: store an agent for alice and run it on ``model``."""
 
     async def create(
@@ -32,7 +32,7 @@ def define(client: httpx.AsyncClient, user_headers: dict[str, str], manager: Run
         response = await client.post("/agents", json=definition, headers=headers or user_headers)
         assert response.status_code == 201, response.text
         if model is not None:
-            manager.model_overrides[name] = model
+            scripted_models[name] = model
         return response.json()
 
     return create

@@ -4,7 +4,6 @@ import asyncio
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.models import Model
 
@@ -13,10 +12,12 @@ from tests.runs.scripts import Call, Script, Sleep, script
 TOOLS = [{"type": "builtin", "name": "calculator"}, {"type": "builtin", "name": "current_time"}]
 
 
-async def _agent(app: FastAPI, client: httpx.AsyncClient, headers: dict[str, str], name: str, model: Model) -> None:
+async def _agent(
+    models: dict[str, Model], client: httpx.AsyncClient, headers: dict[str, str], name: str, model: Model
+) -> None:
     body = {"name": name, "model": "test", "instructions": "Be brief.", "tools": TOOLS}
     assert (await client.post("/agents", json=body, headers=headers)).status_code == 201
-    app.state.run_manager.model_overrides[name] = model
+    models[name] = model
 
 
 async def _session(client: httpx.AsyncClient, headers: dict[str, str], agent: str, **body: Any) -> str:
@@ -36,10 +37,10 @@ def _texts(messages: list[Any]) -> list[str]:
 
 
 async def test_runs_extend_the_history_and_forks_branch_it(
-    app: FastAPI, client: httpx.AsyncClient, user_headers: dict[str, str]
+    scripted_models: dict[str, Model], client: httpx.AsyncClient, user_headers: dict[str, str]
 ) -> None:
     turns = script("hello Ada", "you are Ada", "a fork answer")
-    await _agent(app, client, user_headers, "chat", turns.model)
+    await _agent(scripted_models, client, user_headers, "chat", turns.model)
     session_id = await _session(client, user_headers, "chat")
 
     first = await client.post(
@@ -69,9 +70,9 @@ async def test_runs_extend_the_history_and_forks_branch_it(
 
 
 async def test_second_run_on_a_busy_session_is_session_busy(
-    app: FastAPI, client: httpx.AsyncClient, user_headers: dict[str, str]
+    scripted_models: dict[str, Model], client: httpx.AsyncClient, user_headers: dict[str, str]
 ) -> None:
-    await _agent(app, client, user_headers, "slow", script(Sleep(0.8, "done"), "second").model)
+    await _agent(scripted_models, client, user_headers, "slow", script(Sleep(0.8, "done"), "second").model)
     session_id = await _session(client, user_headers, "slow")
     first = asyncio.create_task(
         client.post("/agents/slow/run", json={"input": "one", "session_id": session_id}, headers=user_headers)
@@ -95,12 +96,12 @@ async def test_second_run_on_a_busy_session_is_session_busy(
 
 
 async def test_a_failed_run_leaves_the_history_and_releases_the_session(
-    app: FastAPI, client: httpx.AsyncClient, user_headers: dict[str, str]
+    scripted_models: dict[str, Model], client: httpx.AsyncClient, user_headers: dict[str, str]
 ) -> None:
     def boom(*_: Any) -> str:
         raise RuntimeError("model exploded")
 
-    await _agent(app, client, user_headers, "flaky", Script([boom, "fine"]).model)
+    await _agent(scripted_models, client, user_headers, "flaky", Script([boom, "fine"]).model)
     session_id = await _session(client, user_headers, "flaky")
 
     failed = await client.post("/agents/flaky/run", json={"input": "x", "session_id": session_id}, headers=user_headers)
@@ -112,10 +113,10 @@ async def test_a_failed_run_leaves_the_history_and_releases_the_session(
 
 
 async def test_session_tools_restrict_the_agent(
-    app: FastAPI, client: httpx.AsyncClient, user_headers: dict[str, str]
+    scripted_models: dict[str, Model], client: httpx.AsyncClient, user_headers: dict[str, str]
 ) -> None:
     turns = script(Call("calculator", {"expression": "1+1"}), "two")
-    await _agent(app, client, user_headers, "tooled", turns.model)
+    await _agent(scripted_models, client, user_headers, "tooled", turns.model)
     session_id = await _session(client, user_headers, "tooled", tools=["calculator"])
 
     response = await client.post(
@@ -127,10 +128,13 @@ async def test_session_tools_restrict_the_agent(
 
 
 async def test_session_rules(
-    app: FastAPI, client: httpx.AsyncClient, user_headers: dict[str, str], other_headers: dict[str, str]
+    scripted_models: dict[str, Model],
+    client: httpx.AsyncClient,
+    user_headers: dict[str, str],
+    other_headers: dict[str, str],
 ) -> None:
-    await _agent(app, client, user_headers, "a1", script("x").model)
-    await _agent(app, client, user_headers, "a2", script("y").model)
+    await _agent(scripted_models, client, user_headers, "a1", script("x").model)
+    await _agent(scripted_models, client, user_headers, "a2", script("y").model)
     session_id = await _session(client, user_headers, "a1")
     cases = [
         (user_headers, "a2", {"session_id": session_id}, 422),

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
-from app.agents.runtime import RunDeps, SubRunResult
+from app.runtime import RunDeps, SubRunResult
 from app.auth.service import Principal
 from app.config import Settings
 from app.tools.schemas import ToolDeclaration

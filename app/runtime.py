@@ -1,14 +1,21 @@
-"""What a running agent's tools and instructions can see: pydantic-ai's ``deps`` for our runs."""
+"""The run context shared by agents, tools and runs: pydantic-ai's ``deps`` for our runs, and the
+process-wide services a run can call. Neutral ground: it imports none of those packages."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
+from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
 from app.auth.service import Principal
 from app.config import Settings
+
+ModelResolver = Callable[[str], Model | None]
+"""Agent name → the model to run it on instead of its definition's, or None. Given to `create_app`
+by tests and benchmarks (scripted models); production passes none."""
 
 
 @dataclass
