@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     """Largest ``metadata`` of a run request (JSON); larger is a 422."""
     event_batch_seconds: float = 0.05
     """How long stream events wait to be stored together (a terminal event is stored at once)."""
+    terminal_write_patience_seconds: float = Field(default=30.0, ge=0)
+    """How long a run keeps retrying to store its end while the database is unreachable; after that the run
+    stays live in the database until reconcile (every heartbeat) ends it ``failed``/``Interrupted``."""
+    reconcile_after_seconds: float = Field(default=15.0, ge=0)
+    """Reconcile looks only at live runs at least this old (so it never races a run being admitted)."""
     executor_id: str | None = None
     """This process's unique id in the run list and for durable recovery; default ``host-pid-random``.
     Give a replica a stable id (e.g. its StatefulSet ordinal) to have it resume its own runs at once."""

@@ -22,9 +22,12 @@ from app.llm.router import router as model_endpoints_router
 from app.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.migrate import head_revision
 from app.runs.background import Background
-from app.runs.manager import RunManager
+from app.runs.durable import DurableAgents, executor_id_of
+from app.runs.executor import RunExecutor
+from app.runs.follow import Follower
 from app.runs.notify import Notifier
 from app.runs.router import router as runs_router
+from app.runs.service import Admission
 from app.runtime import ModelResolver
 from app.sessions.router import router as sessions_router
 from app.tools.registry import ToolRegistry
@@ -57,16 +60,23 @@ def create_app(settings: Settings | None = None, *, model_resolver: ModelResolve
             settings, database, model_http_client, toolset_options={"registry": app.state.tool_registry}
         )
         webhook_client = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
-        manager = RunManager(settings, database, app.state.agent_factory, webhook_client, model_resolver)
-        app.state.run_manager = manager
-        manager.notifier = notifier = Notifier(database, settings.database_url)
-        app.state.background = background = Background(settings, database, manager, notifier)
+        notifier = Notifier(database, settings.database_url)
+        executor = RunExecutor(
+            settings, database, notifier, app.state.agent_factory, executor_id_of(settings), model_resolver
+        )
+        follower = Follower(executor.live, database, notifier)
+        admission = Admission(settings, database, executor, follower, webhook_client)
+        executor.services = admission
+        background = Background(settings, database, executor, notifier, DurableAgents(app.state.agent_factory))
+        admission.background = background
+        app.state.run_executor, app.state.follower, app.state.admission = executor, follower, admission
+        app.state.background = background
         await background.start()  # launches DBOS: this executor's interrupted background runs resume now
         try:
             yield
         finally:
             # Stop accepting, give sync/stream runs their grace period, then leave background runs to resume.
-            await manager.shutdown(settings.shutdown_grace_seconds)
+            await executor.shutdown(settings.shutdown_grace_seconds)
             await background.stop()
             await webhook_client.aclose()
             await model_http_client.aclose()

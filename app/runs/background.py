@@ -3,12 +3,14 @@
 `Background` is created in the lifespan. It
 
 - launches DBOS (`app.runs.durable`) and executes the workflows DBOS hands it, through the same
-  `RunManager` path as sync and streamed runs (same events, same storage, same terminal write);
+  `RunExecutor` path as sync and streamed runs (same events, same storage, same terminal write);
+- is the durable queue admission hands background runs to (`submit`);
 - keeps this executor's heartbeat row (`app.runs.executors`), claims executors whose heartbeat
   went stale (or that stopped gracefully), re-enqueues their pending workflows and ends their
   non-durable runs ``failed`` / ``Interrupted``;
-- reconciles background runs whose workflow ended outside our code, so no run stays
-  ``queued`` or ``running`` forever;
+- reconciles every kind of run left live with nobody executing it — a background run whose
+  workflow ended outside our code, a run of this process whose end could not be stored while
+  the database was away — so no run stays ``queued`` or ``running`` forever;
 - on shutdown leaves its background runs pending for a restart or another replica.
 """
 
@@ -19,34 +21,30 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from pydantic_ai.messages import ModelMessagesTypeAdapter
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import AgentVersion
 from app.auth.models import User
-from app.auth.service import Principal
 from app.config import Settings
 from app.db import Database, utcnow
 from app.errors import AppError, Interrupted, NotFound, Overloaded
 from app.runs import durable
+from app.runs.executor import RunExecutor
 from app.runs.executors import Executor
-from app.runs.manager import RunManager, RunSpec
-from app.runs.models import Run, RunEvent
+from app.runs.models import LIVE_STATUSES, Run, RunEvent, RunStatus
 from app.runs.notify import Notifier
-from app.runs.schemas import AgentRef, UsageLimitsIn
-from app.sessions import service as sessions
-from app.sessions.capability import SessionTools
+from app.runs.queries import principal_of_user
+from app.runs.spec import RunSpec, spec_of
+from app.runs.store import end_unexecuted
 from app.sessions.models import ChatSession
 
 logger = logging.getLogger("axon.runs")
 
-LIVE_STATUSES = ("queued", "running")
-RECONCILE_AFTER = dt.timedelta(seconds=15)
-"""A background run is checked against its workflow only once it is this old (enqueue races)."""
 _ENDED_WORKFLOW = frozenset({"SUCCESS", "ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
 
@@ -54,74 +52,40 @@ class BackgroundUnavailable(Overloaded):
     pass
 
 
-def is_background(run: Run) -> bool:
-    options: dict[str, Any] = run.options or {}
-    return bool(options.get("background"))
-
-
-async def _next_seq(session: AsyncSession, run_id: uuid.UUID) -> int:
-    stored = await session.scalar(select(func.max(RunEvent.seq)).where(RunEvent.run_id == run_id))
-    return int(stored or 0)
+def interrupted() -> Interrupted:
+    return Interrupted("The process running this run stopped; it could not be resumed.")
 
 
 async def end_run(
     database: Database,
     notifier: Notifier,
     run_id: uuid.UUID,
-    status: str,
+    status: RunStatus,
     error: AppError | None = None,
-    only_if: tuple[str, ...] = LIVE_STATUSES,
+    only_if: Sequence[RunStatus] = LIVE_STATUSES,
 ) -> bool:
-    """Write the terminal state of a run no process is executing: row, terminal event, session release.
-
-    ``status`` is ``failed`` (with ``error``) or ``cancelled``. False (nothing written) unless the
-    run's status is one of ``only_if``.
-    """
-    async with database.sessionmaker() as session, session.begin():
-        run = await session.get(Run, run_id, with_for_update=True)
-        if run is None or run.status not in only_if:
-            return False
-        seq = await _next_seq(session, run_id) + 1
-        usage: dict[str, Any] = run.usage or {
-            "requests": 0,
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "total_tokens": 0,
-            "tool_calls": 0,
-        }
-        if error is not None:
-            error.run_id = str(run_id)
-            envelope: dict[str, Any] | None = error.envelope().model_dump(mode="json")
-            name, data = "run.failed", dict(envelope or {})
-        else:
-            envelope = None
-            name, data = "run.cancelled", {"usage": usage}
-        session.add(RunEvent(run_id=run_id, seq=seq, event=name, data={**data, "run_id": str(run_id), "seq": seq}))
-        run.status = status
-        run.error = envelope
-        run.usage = usage
-        run.deferred = None
-        run.last_seq = seq
-        run.finished_at = utcnow()
-        if run.session_id is not None:
-            await sessions.finish_run(session, run.session_id, run_id, status)
-    await notifier.events_stored(str(run_id))
-    return True
-
-
-def interrupted() -> Interrupted:
-    return Interrupted("The process running this run stopped; it could not be resumed.")
+    """`end_unexecuted`, then wake the run's followers everywhere. False if the run was not in ``only_if``."""
+    ended = await end_unexecuted(database, run_id, status, error, only_if)
+    if ended is not None:
+        await notifier.events_stored(str(run_id))
+    return ended is not None
 
 
 class Background:
-    def __init__(self, settings: Settings, database: Database, manager: RunManager, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        executor: RunExecutor,
+        notifier: Notifier,
+        agents: durable.DurableAgents,
+    ) -> None:
         self.settings = settings
         self.database = database
-        self.manager = manager
+        self.executor = executor
         self.notifier = notifier
-        self.executor_id = durable.executor_id_of(settings)
-        manager.worker = self.executor_id  # every run row names the executor that ran it
-        self.agents = durable.DurableAgents(manager.agents)  # pyright: ignore[reportArgumentType]
+        self.executor_id = executor.worker
+        self.agents = agents
         self.stopping = False
         self.enabled = False
         self._maintainer: asyncio.Task[None] | None = None
@@ -180,7 +144,7 @@ class Background:
             self._maintainer.cancel()
             await asyncio.gather(self._maintainer, return_exceptions=True)
         for run_id in list(self._tasks):
-            self.manager.detach(run_id)
+            self.executor.detach(run_id)
         tasks = list(self._tasks.values())
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
@@ -215,8 +179,8 @@ class Background:
             if await durable.workflow_status(run_id) == "CANCELLED":
                 await end_run(self.database, self.notifier, run_id, "cancelled")
                 return
-            agent = await self.agents.get_durable(version, self.manager.model_for(spec.agent.name))
-            await self.manager.run_inline(spec, agent)
+            agent = await self.agents.get_durable(version, self.executor.model_for(spec.agent.name))
+            await self.executor.run_inline(spec, agent)
         except NotFound as exc:
             await end_run(self.database, self.notifier, run_id, "failed", exc)
         finally:
@@ -248,16 +212,17 @@ class Background:
             user = await session.get(User, run.owner_id)
             if user is None:
                 raise NotFound("The run's owner was deleted.")
-            start_seq = await _next_seq(session, run_id)
+            stored_seq = await session.scalar(select(func.max(RunEvent.seq)).where(RunEvent.run_id == run_id))
             tools = None
             if run.session_id is not None:
                 tools = await session.scalar(select(ChatSession.tools).where(ChatSession.id == run.session_id))
-            return _spec_of(run, version, user, start_seq, tools), version
+            spec = spec_of(run, version, principal_of_user(user), session_tools=tools, start_seq=int(stored_seq or 0))
+            return spec, version
 
     # -- cancel -----------------------------------------------------------------------------
 
     def _on_cancel_notice(self, run_id: str) -> None:
-        self.manager.cancel(run_id)
+        self.executor.cancel(run_id)
 
     # -- keeping alive, taking over ------------------------------------------------------------
 
@@ -306,11 +271,12 @@ class Background:
     async def _orphans(self, session: AsyncSession, executor_id: str) -> list[uuid.UUID]:
         """Non-durable runs a dead executor left live: they cannot be resumed."""
         rows = await session.scalars(select(Run).where(Run.worker == executor_id, Run.status.in_(LIVE_STATUSES)))
-        return [run.id for run in rows if not is_background(run)]
+        return [run.id for run in rows if not run.run_options.background]
 
     async def reconcile(self) -> None:
-        """End background runs whose workflow ended (or never existed) without ending the run."""
-        cutoff = utcnow() - RECONCILE_AFTER
+        """End live runs nobody executes any more: a background run whose workflow ended (or never
+        existed) without ending it, and a run of this process whose end could not be stored."""
+        cutoff = utcnow() - dt.timedelta(seconds=self.settings.reconcile_after_seconds)
         async with self.database.sessionmaker() as session:
             rows = list(
                 await session.scalars(
@@ -321,38 +287,14 @@ class Background:
             key = str(run.id)
             # A run this process is executing ends through its own task (which owns its live stream),
             # even while DBOS already reports the workflow cancelled.
-            if not is_background(run) or key in self._tasks or self.manager.channel(key) is not None:
+            if key in self._tasks or self.executor.executing(key):
+                continue
+            if not run.run_options.background:
+                if run.worker == self.executor_id:
+                    await end_run(self.database, self.notifier, run.id, "failed", interrupted())
                 continue
             status = await durable.workflow_status(run.id)
             if status == "CANCELLED":
                 await end_run(self.database, self.notifier, run.id, "cancelled")
             elif status is None or status in _ENDED_WORKFLOW:
                 await end_run(self.database, self.notifier, run.id, "failed", interrupted())
-
-
-def _spec_of(run: Run, version: AgentVersion, user: User, start_seq: int, tools: list[str] | None) -> RunSpec:
-    from app.runs import service
-
-    options: dict[str, Any] = run.options or {}
-    limits = options.get("usage_limits")
-    definition: dict[str, Any] = version.definition
-    principal = Principal(user_id=user.id, username=user.username, role="admin" if user.role == "admin" else "user")
-    history = ModelMessagesTypeAdapter.validate_python(run.message_history or [])
-    return RunSpec(
-        run_id=run.id,
-        principal=principal,
-        agent=AgentRef(id=str(run.agent_id), name=run.agent_name, version=run.agent_version, spec_hash=run.spec_hash),
-        version_row=version,
-        structured=definition.get("output_schema") is not None,
-        user_prompt=service.parse_input(run.input),
-        message_history=history,
-        deferred_tool_results=None,
-        deps_vars=run.deps or {},
-        model_settings=options.get("model_settings"),
-        usage_limits=service.effective_limits(definition, UsageLimitsIn.model_validate(limits) if limits else None),
-        deadline_s=float(options.get("deadline_ms") or 120_000) / 1000,
-        started_at=run.started_at or utcnow(),
-        session_id=run.session_id,
-        capabilities=[SessionTools(allowed=frozenset(tools))] if tools is not None else [],
-        start_seq=start_seq,
-    )

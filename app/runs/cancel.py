@@ -6,37 +6,24 @@
 - ``running``: the workflow is cancelled in DBOS (a backstop: its model step aborts within a
   second) and every process is told (NOTIFY); the one executing the run cancels its task, which
   stops the model request and tools and stores the usage so far. The answer waits up to
-  ``cancel_wait_seconds`` for the run to stop, else it is ``202 cancel_pending``.
+  ``cancel_wait_seconds`` for the run's end (followed like any run's), else it is ``202 cancel_pending``.
 - Already ``cancelled``: the run again (idempotent). ``completed`` / ``failed``: ``409 Conflict``.
 """
 
-import asyncio
-import time
 import uuid
-from typing import Literal
 
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict
 from app.runs import durable
-from app.runs.background import Background, end_run, is_background
+from app.runs.background import Background, end_run
+from app.runs.follow import Follower
 from app.runs.models import Run
-from app.runs.schemas import RunOut
-
-CANCEL_POLL_SECONDS = 0.5
+from app.runs.schemas import CancelPending, RunOut
 
 
 class RunNotCancellable(Conflict):
     pass
-
-
-class CancelPending(BaseModel):
-    """The run did not stop within the server's wait; it will end ``cancelled`` (follow `events_url`)."""
-
-    run_id: str
-    status: Literal["cancel_pending"] = "cancel_pending"
-    events_url: str
 
 
 def _not_cancellable(run: Run) -> RunNotCancellable:
@@ -54,11 +41,11 @@ async def _reload(background: Background, run_id: uuid.UUID) -> Run:
         return run
 
 
-async def cancel_run(session: AsyncSession, background: Background, run: Run) -> RunOut | CancelPending:
-    from app.runs.service import to_out
-
+async def cancel_run(
+    session: AsyncSession, background: Background, follower: Follower, run: Run
+) -> RunOut | CancelPending:
     if run.status == "cancelled":
-        return to_out(run)
+        return RunOut.model_validate(run)
     if run.status in ("completed", "failed"):
         raise _not_cancellable(run)
     if run.status == "requires_action" and run.resumed_by is not None:
@@ -67,30 +54,26 @@ async def cancel_run(session: AsyncSession, background: Background, run: Run) ->
             details={"status": run.status, "resumed_by": str(run.resumed_by)},
             run_id=str(run.id),
         )
-    run_id = run.id
+    run_id, status = run.id, run.status
     await session.commit()  # no transaction stays open while we wait for the run to stop
-    if is_background(run):
+    if run.run_options.background:
         await durable.cancel(run_id)
-    if run.status in ("queued", "requires_action"):
-        await end_run(background.database, background.notifier, run_id, "cancelled", only_if=(run.status,))
-    key = str(run_id)
-    deadline = time.monotonic() + background.settings.cancel_wait_seconds
-    with background.notifier.subscribe(key) as wake:
-        current = await _reload(background, run_id)
-        if current.status in ("queued", "running"):
-            await background.notifier.request_cancel(key)
-        while True:
-            if current.status == "cancelled":
-                return to_out(current)
-            if current.status in ("completed", "failed"):
-                raise _not_cancellable(current)
-            if current.status == "requires_action":  # it paused before the cancel landed
-                await end_run(
-                    background.database, background.notifier, run_id, "cancelled", only_if=("requires_action",)
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return CancelPending(run_id=key, events_url=f"/runs/{key}/events")
-            await wake.wait(min(remaining, CANCEL_POLL_SECONDS))
-            current = await _reload(background, run_id)
-            await asyncio.sleep(0)
+    if status == "running" or (status == "queued" and not await _ended_queued(background, run_id)):
+        await background.notifier.request_cancel(str(run_id))
+    # A run that paused (requires_action) before the cancel landed is ended here; one that is executing
+    # ends through its executor.
+    await end_run(background.database, background.notifier, run_id, "cancelled", only_if=("requires_action",))
+    terminal = await follower.end(run_id, background.settings.cancel_wait_seconds)
+    if terminal is not None and terminal.event == "run.requires_action":  # it paused as the cancel landed
+        await end_run(background.database, background.notifier, run_id, "cancelled", only_if=("requires_action",))
+    current = await _reload(background, run_id)
+    if current.status == "cancelled":
+        return RunOut.model_validate(current)
+    if current.status in ("completed", "failed"):
+        raise _not_cancellable(current)
+    return CancelPending(run_id=run_id, events_url=f"/runs/{run_id}/events")
+
+
+async def _ended_queued(background: Background, run_id: uuid.UUID) -> bool:
+    """End a run still queued (it never started); False if it started meanwhile."""
+    return await end_run(background.database, background.notifier, run_id, "cancelled", only_if=("queued",))

@@ -2,7 +2,7 @@
 
 `EventTranslator` turns pydantic-ai's stream events into ``(name, data)`` pairs;
 `RunChannel` numbers them from 1, fans them out to in-process subscribers and keeps the
-list the executor persists in batches.
+list the executor persists in batches. `LiveChannels` is this process's map of running runs.
 """
 
 import asyncio
@@ -170,16 +170,45 @@ class EventTranslator:
         return [("output.delta", {"output": output})]
 
 
+def derive_events(
+    translator: EventTranslator,
+    messages: list[m.ModelMessage],
+    agent: Any,
+    emit: Any,
+    first_token_at: list[Any],
+) -> None:
+    """The events of a run made without streaming, from its new messages; ``first_token_at`` is the
+    time the first model response arrived."""
+    responses = [message for message in messages if isinstance(message, m.ModelResponse)]
+    if responses and not first_token_at:
+        first_token_at.append(responses[0].timestamp)
+    for name, data in translator.replay(messages, _output_tools(agent)):
+        emit(name, data)
+
+
+def _output_tools(agent: Any) -> frozenset[str]:
+    """The names of the agent's output tools (their calls are the structured output, not `tool.call`s)."""
+    toolset: Any = getattr(agent, "_output_toolset", None)
+    processors: dict[str, Any] = getattr(toolset, "processors", None) or {}
+    return frozenset(processors)
+
+
+LiveChannels = dict[str, "RunChannel"]
+"""Run id → the channel of a run this process executes (owned by the executor, read by the follower)."""
+
+
 class RunChannel:
-    """The numbered events of one live run, fanned out to subscribers."""
+    """The numbered events of one live run, fanned out to in-process subscribers."""
 
     def __init__(self, run_id: str, start_seq: int = 0) -> None:
         self.run_id = run_id
         self.seq = start_seq
         self.history: list[RunEventOut] = []
         self.unsaved: list[RunEventOut] = []
-        self._subscribers: set[asyncio.Queue[RunEventOut]] = set()
+        self._subscribers: set[asyncio.Queue[RunEventOut | None]] = set()
         self.finished = asyncio.Event()
+        """Set when the executor is done with the run: its terminal event published, or abandoned (`close`)."""
+        self._numbered_terminal = False
         self._closed = False
 
     @property
@@ -188,11 +217,11 @@ class RunChannel:
 
     def make(self, event: str, data: dict[str, Any]) -> RunEventOut:
         """Number an event and queue it for storage; subscribers see it on `publish`."""
-        if self._closed:
+        if self._numbered_terminal:
             raise RuntimeError("a run has exactly one terminal event")
         self.seq += 1
         out = RunEventOut(self.seq, event, {**data, "run_id": self.run_id, "seq": self.seq})
-        self._closed = out.terminal
+        self._numbered_terminal = out.terminal
         self.unsaved.append(out)
         return out
 
@@ -200,6 +229,8 @@ class RunChannel:
         self.history.append(out)
         for queue in self._subscribers:
             queue.put_nowait(out)
+        if out.terminal:
+            self.finished.set()
 
     def emit(self, event: str, data: dict[str, Any]) -> RunEventOut:
         out = self.make(event, data)
@@ -210,19 +241,29 @@ class RunChannel:
         batch, self.unsaved = self.unsaved, []
         return batch
 
+    def close(self) -> None:
+        """The executor is done without publishing a terminal event here (its end is in the database, or
+        will be put there by reconcile): subscribers stop and read the rest from the database."""
+        self._closed = True
+        self.finished.set()
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+
     async def subscribe(self, after: int = 0) -> AsyncIterator[RunEventOut]:
-        """Events after ``after`` (history first, then live) up to and including the terminal one."""
-        queue: asyncio.Queue[RunEventOut] = asyncio.Queue()
+        """Events after ``after`` (history first, then live) up to the terminal one, or until `close`."""
+        queue: asyncio.Queue[RunEventOut | None] = asyncio.Queue()
         backlog = [e for e in self.history if e.seq > after]
+        closed = self._closed  # closed before we subscribed: no wake-up will come
         self._subscribers.add(queue)
         try:
             for event in backlog:
                 yield event
                 if event.terminal:
                     return
+            if closed:
+                return
             last = backlog[-1].seq if backlog else after
-            while True:
-                event = await queue.get()
+            while (event := await queue.get()) is not None:
                 if event.seq <= last:
                     continue
                 yield event

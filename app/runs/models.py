@@ -1,13 +1,54 @@
-"""The stored run and its events (API.md §2.1 Run, §3.3)."""
+"""The stored run and its events (API.md §2.1 Run, §3.3): the bottom of the run pipeline.
+
+The status vocabulary lives here once: `RunStatus` and the sets every other module uses.
+`RunOptions` is the schema of the ``options`` column (what a stored run needs to be executed
+again by another process: a background run, or one resumed after a restart).
+"""
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, utcnow
+
+RunStatus = Literal["queued", "running", "requires_action", "completed", "failed", "cancelled"]
+LIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "running")
+"""Somebody must still execute or end the run."""
+ENDED_STATUSES: tuple[RunStatus, ...] = ("completed", "failed", "cancelled")
+"""Final: nothing changes any more."""
+TERMINAL_STATUSES: tuple[RunStatus, ...] = ("requires_action", *ENDED_STATUSES)
+"""The run's stream has ended with a terminal event (a `requires_action` run continues as a new run)."""
+
+
+class UsageLimitsIn(BaseModel):
+    """Budgets for one run. Each is tightened, never loosened: the effective limit is the
+    smaller of the definition's and the request's; a looser request value is clamped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_limit: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    tool_calls_limit: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    input_tokens_limit: int | None = Field(default=None, ge=1, le=2**53)
+    output_tokens_limit: int | None = Field(default=None, ge=1, le=2**53)
+    total_tokens_limit: int | None = Field(default=None, ge=1, le=2**53)
+
+
+class RunOptions(BaseModel):
+    """The ``options`` column: how the run was asked to execute."""
+
+    model_settings: dict[str, Any] | None = None
+    """Per-request settings merged over the definition's."""
+    usage_limits: UsageLimitsIn | None = None
+    """The request's limits (the definition's are applied on top, the tighter wins)."""
+    deadline_ms: int
+    background: bool = False
+    """A durable (DBOS) run: resumed after a crash instead of being interrupted."""
+    request_id: str | None = None
+    """The request that started (or resumed) the run: carried by its error envelope."""
 
 
 class Run(Base):
@@ -29,7 +70,7 @@ class Run(Base):
     agent_name: Mapped[str] = mapped_column(String(200))
     agent_version: Mapped[int]
     spec_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[RunStatus] = mapped_column(String(16), index=True)
     input: Mapped[Any] = mapped_column(JSONType, nullable=True)
     deps: Mapped[Any] = mapped_column(JSONType, nullable=True)
     message_history: Mapped[Any] = mapped_column(JSONType, nullable=True)
@@ -37,7 +78,7 @@ class Run(Base):
     messages: Mapped[Any] = mapped_column(JSONType, nullable=True)
     """The run's new messages (pydantic-ai message JSON)."""
     options: Mapped[Any] = mapped_column(JSONType, nullable=True)
-    """Per-request ``model_settings``, effective ``usage_limits`` and ``deadline_ms``."""
+    """`RunOptions` as JSON (read it with `Run.run_options`)."""
     output: Mapped[Any] = mapped_column(JSONType, nullable=True)
     usage: Mapped[Any] = mapped_column(JSONType, nullable=True)
     error: Mapped[Any] = mapped_column(JSONType, nullable=True)
@@ -54,6 +95,26 @@ class Run(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     first_token_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    @property
+    def run_options(self) -> RunOptions:
+        return RunOptions.model_validate(self.options or {"deadline_ms": 0})
+
+    @property
+    def agent_ref(self) -> dict[str, Any]:
+        """The wire `AgentRef` of the version the run used."""
+        return {
+            "id": str(self.agent_id),
+            "name": self.agent_name,
+            "version": self.agent_version,
+            "spec_hash": self.spec_hash,
+        }
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds() * 1000)
 
 
 class RunEvent(Base):

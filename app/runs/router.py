@@ -12,26 +12,33 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from app.agents.deps import VisibleAgent
 from app.auth.deps import CurrentPrincipal
-from app.config import SettingsDep
 from app.db import SessionDep
-from app.errors import error_responses
+from app.errors import error_responses, request_id_of
 from app.pagination import Page, PageDep
-from app.runs import cancel, service, streaming
+from app.runs import cancel, queries, streaming
 from app.runs.background import Background
-from app.runs.manager import RunManager
-from app.runs.models import Run
-from app.runs.schemas import OnDisconnect, ResumeRequest, RunAccepted, RunOut, RunRequest, RunResult, RunStatus
-from app.runs.service import StartedRun
+from app.runs.executor import RunExecutor
+from app.runs.follow import Follower
+from app.runs.models import Run, RunStatus
+from app.runs.schemas import CancelPending, OnDisconnect, ResumeRequest, RunAccepted, RunOut, RunRequest, RunResult
+from app.runs.service import Admission, RunMode, StartedRun
 
 router = APIRouter(tags=["runs"])
 
 
-async def _run_manager(request: Request) -> RunManager:
-    manager: RunManager = request.app.state.run_manager
-    return manager
+async def _admission(request: Request) -> Admission:
+    admission: Admission = request.app.state.admission
+    return admission
 
 
-RunManagerDep = Annotated[RunManager, Depends(_run_manager)]
+async def _executor(request: Request) -> RunExecutor:
+    executor: RunExecutor = request.app.state.run_executor
+    return executor
+
+
+async def _follower(request: Request) -> Follower:
+    follower: Follower = request.app.state.follower
+    return follower
 
 
 async def _background(request: Request) -> Background:
@@ -39,7 +46,15 @@ async def _background(request: Request) -> Background:
     return background
 
 
+async def _request_id(request: Request) -> str | None:
+    return request_id_of(request)
+
+
+AdmissionDep = Annotated[Admission, Depends(_admission)]
+ExecutorDep = Annotated[RunExecutor, Depends(_executor)]
+FollowerDep = Annotated[Follower, Depends(_follower)]
 BackgroundDep = Annotated[Background, Depends(_background)]
+RequestId = Annotated[str | None, Depends(_request_id)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -55,86 +70,89 @@ OnDisconnectQuery = Annotated[
 ]
 WaitMs = Annotated[
     int | None,
-    Query(ge=0, description="Answer `202` with the `run_id` if the run is not finished after this many ms."),
+    Query(
+        ge=0, le=2**31 - 1, description="Answer `202` with the `run_id` if the run is not finished after this many ms."
+    ),
 ]
 
 
-async def _owned_run(run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Run:
-    return await service.get_owned_run(session, principal, run_id)
+async def _visible_run(run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Run:
+    return await queries.get_run(session, principal, run_id)
 
 
-OwnedRun = Annotated[Run, Depends(_owned_run)]
-
-
-async def _started_run(
-    agent: VisibleAgent,
-    body: RunRequest,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: CurrentPrincipal,
-    manager: RunManagerDep,
-    idempotency_key: IdempotencyKey = None,
-) -> StartedRun:
-    return await service.start_run(session, manager, settings, principal, agent, body, idempotency_key)
+VisibleRun = Annotated[Run, Depends(_visible_run)]
+"""The ``{run_id}`` of the path: the caller's own run (any run for an admin), else 404 ``NotFound``."""
 
 
 async def _started_sync_run(
     agent: VisibleAgent,
     body: RunRequest,
     session: SessionDep,
-    settings: SettingsDep,
     principal: CurrentPrincipal,
-    manager: RunManagerDep,
+    admission: AdmissionDep,
+    request_id: RequestId,
     idempotency_key: IdempotencyKey = None,
     wait_ms: WaitMs = None,
 ) -> StartedRun:
     # Without `wait_ms` nobody follows the run live: the model is called without streaming.
-    return await service.start_run(
-        session, manager, settings, principal, agent, body, idempotency_key, streamed=wait_ms is not None
+    mode: RunMode = "sync" if wait_ms is None else "stream"
+    return await admission.start(session, principal, agent, body, idempotency_key, mode=mode, request_id=request_id)
+
+
+async def _started_stream_run(
+    agent: VisibleAgent,
+    body: RunRequest,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    admission: AdmissionDep,
+    request_id: RequestId,
+    idempotency_key: IdempotencyKey = None,
+) -> StartedRun:
+    return await admission.start(session, principal, agent, body, idempotency_key, mode="stream", request_id=request_id)
+
+
+async def _started_background_run(
+    agent: VisibleAgent,
+    body: RunRequest,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    admission: AdmissionDep,
+    request_id: RequestId,
+    idempotency_key: IdempotencyKey = None,
+) -> StartedRun:
+    return await admission.start(
+        session, principal, agent, body, idempotency_key, mode="background", request_id=request_id
     )
 
 
 async def _resumed_run(
-    parent: OwnedRun,
+    parent: VisibleRun,
     body: ResumeRequest,
     session: SessionDep,
-    settings: SettingsDep,
     principal: CurrentPrincipal,
-    manager: RunManagerDep,
+    admission: AdmissionDep,
+    request_id: RequestId,
     idempotency_key: IdempotencyKey = None,
 ) -> StartedRun:
-    return await service.resume_run(session, manager, settings, principal, parent, body, idempotency_key)
-
-
-async def _background_run(
-    agent: VisibleAgent,
-    body: RunRequest,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: CurrentPrincipal,
-    manager: RunManagerDep,
-    background: BackgroundDep,
-    idempotency_key: IdempotencyKey = None,
-) -> StartedRun:
-    return await service.start_run(session, manager, settings, principal, agent, body, idempotency_key, background)
+    return await admission.resume(session, principal, parent, body, idempotency_key, request_id=request_id)
 
 
 async def _replay_from(
-    run: OwnedRun,
+    run: VisibleRun,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, description="Replay the events after this sequence number.")] = 0,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1, description="Replay the events after this sequence number.")] = 0,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=2**31 - 1)] = None,
 ) -> int:
     start = last_event_id if last_event_id is not None else after
-    await service.check_replayable(session, run, start)
+    await queries.check_replayable(session, run, start)
     return start
 
 
-StartedRunDep = Annotated[StartedRun, Depends(_started_run)]
-StartedSyncRunDep = Annotated[StartedRun, Depends(_started_sync_run)]
-BackgroundRunDep = Annotated[StartedRun, Depends(_background_run)]
+StartedSyncRun = Annotated[StartedRun, Depends(_started_sync_run)]
+StartedStreamRun = Annotated[StartedRun, Depends(_started_stream_run)]
+StartedBackgroundRun = Annotated[StartedRun, Depends(_started_background_run)]
+ResumedRun = Annotated[StartedRun, Depends(_resumed_run)]
 ReplayFrom = Annotated[int, Depends(_replay_from)]
-ResumedRunDep = Annotated[StartedRun, Depends(_resumed_run)]
 
 
 async def _client_gone(request: Request) -> streaming.ClientGone:
@@ -161,13 +179,14 @@ _ACCEPTED: dict[int | str, dict[str, Any]] = {202: {"model": RunAccepted, "descr
     "the terminal event, numbered without gaps; a client attaching meanwhile gets them when the run ends.",
 )
 async def run_agent(
-    started: StartedSyncRunDep,
-    manager: RunManagerDep,
+    started: StartedSyncRun,
+    follower: FollowerDep,
+    executor: ExecutorDep,
     client_gone: ClientGoneDep,
     wait_ms: WaitMs = None,
     on_disconnect: OnDisconnectQuery = "cancel",
 ) -> RunResult | JSONResponse:
-    return await streaming.answer(manager, started, wait_ms, on_disconnect, client_gone)
+    return await streaming.answer(follower, executor, started, wait_ms, on_disconnect, client_gone)
 
 
 @router.post(
@@ -180,9 +199,12 @@ async def run_agent(
     "(`run.completed`, `run.requires_action`, `run.failed`, `run.cancelled`) before the stream closes.",
 )
 async def run_agent_stream(
-    started: StartedRunDep, manager: RunManagerDep, on_disconnect: OnDisconnectQuery = "cancel"
+    started: StartedStreamRun,
+    follower: FollowerDep,
+    executor: ExecutorDep,
+    on_disconnect: OnDisconnectQuery = "cancel",
 ) -> AsyncIterable[ServerSentEvent]:
-    async for event in streaming.events_of(manager, started, on_disconnect):
+    async for event in streaming.events_of(follower, executor, started, on_disconnect):
         yield event
 
 
@@ -196,16 +218,17 @@ async def run_agent_stream(
     "`?stream=true` answers as `POST /agents/{agent}/run/stream` does.",
 )
 async def resume_run(
-    started: ResumedRunDep,
-    manager: RunManagerDep,
+    started: ResumedRun,
+    follower: FollowerDep,
+    executor: ExecutorDep,
     client_gone: ClientGoneDep,
     stream: Annotated[bool, Query(description="Answer as an SSE stream.")] = False,
     wait_ms: WaitMs = None,
     on_disconnect: OnDisconnectQuery = "cancel",
-) -> Any:
+) -> RunResult | JSONResponse | EventSourceResponse:
     if stream:
-        return streaming.sse_response(streaming.events_of(manager, started, on_disconnect))
-    return await streaming.answer(manager, started, wait_ms, on_disconnect, client_gone)
+        return streaming.sse_response(streaming.events_of(follower, executor, started, on_disconnect))
+    return await streaming.answer(follower, executor, started, wait_ms, on_disconnect, client_gone)
 
 
 @router.get(
@@ -213,8 +236,8 @@ async def resume_run(
     summary="Get a run",
     responses=error_responses(401, 404),
 )
-async def get_run(run: OwnedRun) -> RunOut:
-    return service.to_out(run)
+async def get_run(run: VisibleRun) -> RunOut:
+    return RunOut.model_validate(run)
 
 
 @router.get(
@@ -230,7 +253,7 @@ async def list_runs(
     status: Annotated[RunStatus | None, Query()] = None,
     session_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[RunOut]:
-    items, cursor = await service.list_runs(session, principal, page, agent=agent, status=status, session_id=session_id)
+    items, cursor = await queries.list_runs(session, principal, page, agent=agent, status=status, session_id=session_id)
     return Page[RunOut](items=items, next_cursor=cursor)
 
 
@@ -243,8 +266,8 @@ async def list_runs(
     "whichever process runs the run and across restarts. If retention already deleted events after that "
     "position the answer is `409 Conflict` (`details.first_available_seq`), never a stream with a gap.",
 )
-async def run_events(run: OwnedRun, manager: RunManagerDep, start: ReplayFrom) -> AsyncIterable[ServerSentEvent]:
-    async for event in streaming.replay(manager, run.id, start):
+async def run_events(run: VisibleRun, follower: FollowerDep, start: ReplayFrom) -> AsyncIterable[ServerSentEvent]:
+    async for event in streaming.replay(follower, run.id, start):
         yield event
 
 
@@ -258,9 +281,9 @@ async def run_events(run: OwnedRun, manager: RunManagerDep, start: ReplayFrom) -
     "model requests). Concurrency is capped globally and per owner; when too many runs wait the answer is "
     "`503 Overloaded` with `Retry-After`. With the same `Idempotency-Key` and body the same run is answered.",
 )
-async def start_background_run(started: BackgroundRunDep) -> RunAccepted:
+async def start_background_run(started: StartedBackgroundRun) -> RunAccepted:
     run = started.run
-    return RunAccepted(run_id=str(run.id), status=run.status, events_url=streaming.events_url(run.id))  # pyright: ignore[reportArgumentType]
+    return RunAccepted(run_id=run.id, status=run.status, events_url=streaming.events_url(run.id))
 
 
 @router.post(
@@ -268,7 +291,7 @@ async def start_background_run(started: BackgroundRunDep) -> RunAccepted:
     summary="Cancel a run",
     response_model=RunOut,
     responses={
-        202: {"model": cancel.CancelPending, "description": "Still stopping."},
+        202: {"model": CancelPending, "description": "Still stopping."},
         **error_responses(401, 404, 409),
     },
     description="Cancels a queued, running or requires_action run (pending approvals are cleared) on whichever "
@@ -276,6 +299,8 @@ async def start_background_run(started: BackgroundRunDep) -> RunAccepted:
     "`cancel_pending` if it has not stopped within the server's wait. Idempotent; a completed or failed run is "
     "`409 Conflict`. Its event stream ends with `run.cancelled`.",
 )
-async def cancel_run(run: OwnedRun, session: SessionDep, background: BackgroundDep) -> Any:
-    result = await cancel.cancel_run(session, background, run)
-    return result if isinstance(result, RunOut) else JSONResponse(result.model_dump(), status_code=202)
+async def cancel_run(
+    run: VisibleRun, session: SessionDep, background: BackgroundDep, follower: FollowerDep
+) -> RunOut | JSONResponse:
+    result = await cancel.cancel_run(session, background, follower, run)
+    return result if isinstance(result, RunOut) else JSONResponse(result.model_dump(mode="json"), status_code=202)

@@ -1,28 +1,19 @@
-"""Wire shapes of runs (API.md §3.1, §3.2, §2.1 Run)."""
+"""Wire shapes of runs (API.md §3.1, §3.2, §2.1 Run). A stored `Run` row validates straight into
+`RunOut` (``from_attributes``); the terminal event's data validates into `RunResult`."""
 
 import datetime as dt
+import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic_ai import DeferredToolRequests
+from pydantic_ai.messages import ToolCallPart
+from pydantic_ai.usage import RunUsage
 
 from app.errors import ErrorEnvelope
+from app.runs.models import RunStatus, UsageLimitsIn
 
-RunStatus = Literal["queued", "running", "requires_action", "completed", "failed", "cancelled"]
-TERMINAL_STATUSES: frozenset[str] = frozenset({"requires_action", "completed", "failed", "cancelled"})
 OnDisconnect = Literal["cancel", "continue"]
-
-
-class UsageLimitsIn(BaseModel):
-    """Budgets for one run. Each is tightened, never loosened: the effective limit is the
-    smaller of the definition's and the request's; a looser request value is clamped."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    request_limit: int | None = Field(default=None, ge=1)
-    tool_calls_limit: int | None = Field(default=None, ge=0)
-    input_tokens_limit: int | None = Field(default=None, ge=1)
-    output_tokens_limit: int | None = Field(default=None, ge=1)
-    total_tokens_limit: int | None = Field(default=None, ge=1)
 
 
 class RunRequest(BaseModel):
@@ -46,7 +37,9 @@ class RunRequest(BaseModel):
     session_id: str | None = Field(
         default=None, description="Server-owned history (API.md §3.6); not together with `message_history`."
     )
-    version: int | None = Field(default=None, ge=1, description="Run this version instead of the current one.")
+    version: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="Run this version instead of the current one."
+    )
     model_settings: dict[str, Any] | None = Field(
         default=None,
         description="Merged over the definition's `model_settings`; `extra_headers` and `extra_body` are refused.",
@@ -55,6 +48,7 @@ class RunRequest(BaseModel):
     deadline_ms: int | None = Field(
         default=None,
         ge=1,
+        le=2**31 - 1,
         description="Wall-time budget of the whole run. Defaults to the server's `default_deadline_ms`; "
         "above `max_deadline_ms` is a 422.",
     )
@@ -86,7 +80,7 @@ class ResumeRequest(BaseModel):
     deps: dict[str, Any] | None = Field(default=None, description="Defaults to the paused run's `deps`.")
     model_settings: dict[str, Any] | None = None
     usage_limits: UsageLimitsIn | None = None
-    deadline_ms: int | None = Field(default=None, ge=1)
+    deadline_ms: int | None = Field(default=None, ge=1, le=2**31 - 1)
     metadata: dict[str, Any] | None = None
 
 
@@ -104,6 +98,16 @@ class Usage(BaseModel):
     total_tokens: int = 0
     tool_calls: int = 0
 
+    @classmethod
+    def of(cls, usage: RunUsage) -> "Usage":
+        return cls(
+            requests=usage.requests,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            total_tokens=usage.total_tokens,
+            tool_calls=usage.tool_calls,
+        )
+
 
 class DeferredCall(BaseModel):
     tool_call_id: str
@@ -115,13 +119,26 @@ class Deferred(BaseModel):
     calls: list[DeferredCall]
     approvals: list[DeferredCall]
 
+    @classmethod
+    def of(cls, requests: DeferredToolRequests) -> "Deferred":
+        def call(part: ToolCallPart) -> DeferredCall:
+            try:
+                args = part.args_as_dict()
+            except ValueError:
+                args = part.args
+            return DeferredCall(tool_call_id=part.tool_call_id, tool_name=part.tool_name, args=args)
+
+        return cls(calls=[call(p) for p in requests.calls], approvals=[call(p) for p in requests.approvals])
+
 
 class RunResult(BaseModel):
     """The answer of a finished sync run (API.md §3.2); also the data of `run.completed`."""
 
-    run_id: str
+    model_config = ConfigDict(from_attributes=True)
+
+    run_id: uuid.UUID = Field(validation_alias=AliasChoices("run_id", "id"))
     status: RunStatus
-    agent: AgentRef
+    agent: AgentRef = Field(validation_alias=AliasChoices("agent", "agent_ref"))
     output: Any = None
     usage: Usage
     messages: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]], description="New messages.")
@@ -130,16 +147,26 @@ class RunResult(BaseModel):
     finished_at: dt.datetime | None
     duration_ms: int | None
 
+    @field_validator("usage", mode="before")
+    @classmethod
+    def _no_usage_yet(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _no_messages_yet(cls, value: Any) -> Any:
+        return [] if value is None else value
+
 
 class RunOut(RunResult):
     """A stored run (API.md §2.1)."""
 
     error: ErrorEnvelope | None = None
     input: Any = None
-    parent_run_id: str | None = None
-    resumed_by: str | None = None
-    session_id: str | None = None
-    metadata: dict[str, Any] | None = None
+    parent_run_id: uuid.UUID | None = None
+    resumed_by: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    metadata: dict[str, Any] | None = Field(default=None, validation_alias=AliasChoices("run_metadata", "metadata"))
     worker: str | None = Field(
         default=None, description="The executor (process/replica, `AXON_EXECUTOR_ID`) that ran it last."
     )
@@ -148,8 +175,16 @@ class RunOut(RunResult):
 
 
 class RunAccepted(BaseModel):
-    """`?wait_ms` ran out: the run goes on; follow it at `events_url` or `GET /runs/{run_id}`."""
+    """`?wait_ms` ran out, or a background run was queued: follow it at `events_url` or `GET /runs/{run_id}`."""
 
-    run_id: str
+    run_id: uuid.UUID
     status: RunStatus
+    events_url: str
+
+
+class CancelPending(BaseModel):
+    """The run did not stop within the server's wait; it will end ``cancelled`` (follow `events_url`)."""
+
+    run_id: uuid.UUID
+    status: Literal["cancel_pending"] = "cancel_pending"
     events_url: str

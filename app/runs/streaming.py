@@ -9,10 +9,12 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, ServerSentEvent, format_sse_event
 
-from app.runs import service
 from app.runs.events import RunEventOut
-from app.runs.manager import RunManager, error_of_terminal
-from app.runs.schemas import TERMINAL_STATUSES, OnDisconnect, RunAccepted, RunResult
+from app.runs.executor import RunExecutor
+from app.runs.follow import Follower
+from app.runs.models import TERMINAL_STATUSES
+from app.runs.queries import answer_of, error_of_terminal
+from app.runs.schemas import OnDisconnect, RunAccepted, RunResult
 from app.runs.service import StartedRun
 
 PING_SECONDS = 15.0
@@ -34,7 +36,8 @@ def events_url(run_id: uuid.UUID | str) -> str:
 
 
 async def answer(
-    manager: RunManager,
+    follower: Follower,
+    executor: RunExecutor,
     started: StartedRun,
     wait_ms: int | None,
     on_disconnect: OnDisconnect,
@@ -43,9 +46,8 @@ async def answer(
     """The sync answer: the RunResult, the run's error raised, or `202` when ``wait_ms`` passes."""
     run = started.run
     if not started.created and run.status in TERMINAL_STATUSES:
-        return service.answer_of(run)
-    key = str(run.id)
-    waiter = asyncio.ensure_future(manager.wait(key, started.channel, None if wait_ms is None else wait_ms / 1000))
+        return answer_of(run)
+    waiter = asyncio.ensure_future(follower.end(run.id, None if wait_ms is None else wait_ms / 1000))
     watcher = asyncio.ensure_future(gone())
     try:
         await asyncio.wait({waiter, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -54,11 +56,11 @@ async def answer(
         if not waiter.done():
             waiter.cancel()
             if started.created and on_disconnect == "cancel":
-                manager.cancel(key)
+                executor.cancel(str(run.id))
     terminal = waiter.result() if waiter.done() and not waiter.cancelled() else None
     if terminal is None:
-        accepted = RunAccepted(run_id=key, status="running", events_url=events_url(key))
-        return JSONResponse(accepted.model_dump(), status_code=202)
+        accepted = RunAccepted(run_id=run.id, status="running", events_url=events_url(run.id))
+        return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
     if terminal.event in ("run.failed", "run.cancelled"):
         raise error_of_terminal(terminal)
     return RunResult.model_validate(terminal.data)
@@ -69,22 +71,22 @@ def to_sse(event: RunEventOut) -> ServerSentEvent:
 
 
 async def events_of(
-    manager: RunManager, started: StartedRun, on_disconnect: OnDisconnect
+    follower: Follower, executor: RunExecutor, started: StartedRun, on_disconnect: OnDisconnect
 ) -> AsyncGenerator[ServerSentEvent]:
     """Relay a run's events; if the client leaves before the terminal event, apply ``on_disconnect``
     (only the request that started the run cancels it; an idempotent re-attach never does)."""
     finished = False
     try:
-        async for event in service.follow(manager, started.run.id):
+        async for event in follower.events(started.run.id):
             finished = event.terminal
             yield to_sse(event)
     finally:
         if not finished and started.created and on_disconnect == "cancel":
-            manager.cancel(str(started.run.id))
+            executor.cancel(str(started.run.id))
 
 
-async def replay(manager: RunManager, run_id: uuid.UUID, after: int) -> AsyncIterator[ServerSentEvent]:
-    async for event in service.follow(manager, run_id, after):
+async def replay(follower: Follower, run_id: uuid.UUID, after: int) -> AsyncIterator[ServerSentEvent]:
+    async for event in follower.events(run_id, after):
         yield to_sse(event)
 
 

@@ -10,15 +10,15 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic_ai.models import Model
 
-from app.runs.manager import RunManager
+from app.runs.executor import RunExecutor
 
 Define = Callable[..., Any]
 
 
 @pytest.fixture
-def manager(app: FastAPI) -> RunManager:
-    run_manager: RunManager = app.state.run_manager
-    return run_manager
+def executor(app: FastAPI) -> RunExecutor:
+    run_executor: RunExecutor = app.state.run_executor
+    return run_executor
 
 
 @pytest.fixture

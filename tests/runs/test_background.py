@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.db import Database
-from app.runs import service
+from app.runs import queries
 from tests.runs.conftest import Define
 from tests.runs.scripts import Call, Sleep, script
 from tests.runs.sse import SSEEvent, names, read_sse
@@ -99,7 +99,7 @@ async def test_replay_of_pruned_events_is_a_typed_error(
     await _events(client, user_headers, run_id)
     database: Database = app.state.database
     async with database.sessionmaker() as session, session.begin():
-        assert await service.prune_events(session, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 3
+        assert await queries.prune_events(session, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 3
 
     response = await client.get(f"/runs/{run_id}/events", params={"after": 1}, headers=user_headers)
 

@@ -5,7 +5,7 @@ import asyncio
 import httpx
 import pytest
 
-from app.runs.manager import RunManager
+from app.runs.executor import RunExecutor
 from tests.runs.conftest import Define, wait_for_status
 from tests.runs.scripts import Sleep, Slowly, script
 from tests.runs.sse import iter_sse
@@ -92,7 +92,7 @@ async def test_list_runs_filters_and_pages(
 
 @pytest.mark.parametrize("policy", ["cancel", "continue"])
 async def test_stream_disconnect_policy(
-    live_url: str, user_headers: dict[str, str], define: Define, manager: RunManager, policy: str
+    live_url: str, user_headers: dict[str, str], define: Define, executor: RunExecutor, policy: str
 ) -> None:
     model = script(Slowly("Working", 0.5, " finished."))
     await define("slow", model.model)
@@ -112,7 +112,7 @@ async def test_stream_disconnect_policy(
         assert run["finished_at"] is not None
     else:
         assert run["output"] == "Working finished."
-    assert manager.channel(run_id) is None
+    assert not executor.executing(run_id)
 
 
 async def test_sync_disconnect_cancels(live_url: str, user_headers: dict[str, str], define: Define) -> None:
@@ -125,11 +125,11 @@ async def test_sync_disconnect_cancels(live_url: str, user_headers: dict[str, st
 
 
 async def test_shutdown_interrupts_running_runs(
-    client: httpx.AsyncClient, user_headers: dict[str, str], define: Define, manager: RunManager
+    client: httpx.AsyncClient, user_headers: dict[str, str], define: Define, executor: RunExecutor
 ) -> None:
     await define("slow", script(Sleep(5)).model)
     accepted = (await client.post("/agents/slow/run?wait_ms=50", json={"input": "x"}, headers=user_headers)).json()
-    await manager.shutdown(grace_seconds=0.05)
+    await executor.shutdown(grace_seconds=0.05)
     run = (await client.get(f"/runs/{accepted['run_id']}", headers=user_headers)).json()
     assert (run["status"], run["error"]["error_type"]) == ("failed", "Interrupted")
     events = await client.get(accepted["events_url"], headers=user_headers)
