@@ -54,9 +54,8 @@ def _imports(tree: ast.Module, *, top_level: bool) -> Iterator[tuple[str, int]]:
                     for alias in node.names:
                         candidate = f"{node.module}.{alias.name}"
                         yield (candidate if candidate in MODULES else node.module), node.lineno
-            elif isinstance(node, ast.Import):
-                if in_function != top_level:
-                    yield from ((a.name, node.lineno) for a in node.names if a.name.startswith("app"))
+            elif isinstance(node, ast.Import) and in_function != top_level:
+                yield from ((a.name, node.lineno) for a in node.names if a.name.startswith("app"))
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.stmt):
                     nested = in_function or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)

@@ -7,7 +7,7 @@ SQLite and on Postgres), so the store's retry and the reconcile path run against
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -67,18 +67,31 @@ async def runs_cannot_end(database: Database) -> AsyncIterator[None]:
                 await conn.execute(text("DROP FUNCTION IF EXISTS axon_test_refuse_end()"))
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    """A condition another task or the server makes true (a log line, a received event)."""
-    async with asyncio.timeout(15):
-        while not condition():
-            await asyncio.sleep(0.01)
+class _LogLine(logging.Handler):
+    """Set when the ``axon.runs`` logger writes a line containing ``fragment``."""
+
+    def __init__(self, fragment: str) -> None:
+        super().__init__(logging.WARNING)
+        self.fragment = fragment
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.fragment in record.getMessage():
+            self.seen.set()
 
 
-def _logged(caplog: pytest.LogCaptureFixture, fragment: str) -> Callable[[], bool]:
-    return lambda: any(fragment in r.getMessage() for r in caplog.records)
+@contextlib.contextmanager
+def _watching(fragment: str) -> Iterator[asyncio.Event]:
+    handler = _LogLine(fragment)
+    logger = logging.getLogger("axon.runs")
+    logger.addHandler(handler)
+    try:
+        yield handler.seen
+    finally:
+        logger.removeHandler(handler)
 
 
-async def _stream(url: str, headers: dict[str, str], seen: list[Any]) -> None:
+async def _stream(url: str, headers: dict[str, str], seen: list[Any], started: asyncio.Event) -> None:
     """Follow a streamed run over a real connection, collecting events as they arrive."""
     async with (
         httpx.AsyncClient(base_url=url) as http,
@@ -87,6 +100,7 @@ async def _stream(url: str, headers: dict[str, str], seen: list[Any]) -> None:
         assert response.status_code == 200
         async for event in iter_sse(response):
             seen.append(event)
+            started.set()
 
 
 async def test_a_terminal_event_is_published_only_after_its_end_is_stored(
@@ -95,19 +109,19 @@ async def test_a_terminal_event_is_published_only_after_its_end_is_stored(
     client: httpx.AsyncClient,
     user_headers: dict[str, str],
     define: Define,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="axon.runs")
     await define("slow", script(Slowly("Hel", 0.05, "lo")).model)
     seen: list[Any] = []
-    async with runs_cannot_end(app.state.database):
-        streaming = asyncio.create_task(_stream(live_url, user_headers, seen))
-        await _until(_logged(caplog, "could not store the end of run"))
-        await _until(lambda: bool(seen))
-        run_id = seen[0].data["run_id"]
-        assert [e.event for e in seen if e.event.startswith("run.")] == ["run.started"]  # no terminal yet
-        stored = (await client.get(f"/runs/{run_id}", headers=user_headers)).json()
-        assert stored["status"] == "running"
+    started = asyncio.Event()
+    with _watching("could not store the end of run") as refused:
+        async with runs_cannot_end(app.state.database):
+            streaming = asyncio.create_task(_stream(live_url, user_headers, seen, started))
+            await asyncio.wait_for(refused.wait(), 15)
+            await asyncio.wait_for(started.wait(), 15)
+            run_id = seen[0].data["run_id"]
+            assert [e.event for e in seen if e.event.startswith("run.")] == ["run.started"]  # no terminal yet
+            stored = (await client.get(f"/runs/{run_id}", headers=user_headers)).json()
+            assert stored["status"] == "running"
     await asyncio.wait_for(streaming, 15)  # the retry after the trigger is gone stores the end
 
     assert seen[-1].event == "run.completed"
@@ -122,20 +136,19 @@ async def test_an_end_that_could_not_be_stored_is_reconciled(
     client: httpx.AsyncClient,
     user_headers: dict[str, str],
     define: Define,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="axon.runs")
     background: Background = app.state.background
     await define("slow", script("Hello").model)
     session = (await client.post("/sessions", json={"agent": "slow"}, headers=user_headers)).json()
-    async with runs_cannot_end(app.state.database):
-        answer = asyncio.create_task(
-            client.post("/agents/slow/run", json={"input": "hi", "session_id": session["id"]}, headers=user_headers)
-        )
-        await _until(_logged(caplog, "left to reconcile"))
-        runs = (await client.get("/runs", headers=user_headers)).json()["items"]
-        assert [r["status"] for r in runs] == ["running"]  # the end was never stored, nor published
-        assert not answer.done()
+    with _watching("left to reconcile") as given_up:
+        async with runs_cannot_end(app.state.database):
+            answer = asyncio.create_task(
+                client.post("/agents/slow/run", json={"input": "hi", "session_id": session["id"]}, headers=user_headers)
+            )
+            await asyncio.wait_for(given_up.wait(), 15)
+            runs = (await client.get("/runs", headers=user_headers)).json()["items"]
+            assert [r["status"] for r in runs] == ["running"]  # the end was never stored, nor published
+            assert not answer.done()
     await background.reconcile()
 
     response = await asyncio.wait_for(answer, 15)
