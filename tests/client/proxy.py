@@ -33,6 +33,10 @@ class Proxy:
             headers.append(f"retry-after: {retry_after:g}")
         self._fail_next.append(("\r\n".join(headers) + "\r\n\r\n").encode() + body)
 
+    def drop_next_request(self) -> None:
+        """The next connection's request reaches the server; the connection is closed as its answer starts."""
+        self._fail_next.append(b"")
+
     def cut(self) -> None:
         """Close every open connection (both sides), as a network failure would."""
         for writer in list(self._open):
@@ -53,8 +57,11 @@ class Proxy:
             else:
                 pipe = asyncio.create_task(_pipe(client_reader, upstream_writer))
                 await upstream_reader.read(1)  # the server has answered: the request was handled
-                client_writer.write(canned)
-                await client_writer.drain()
+                if canned:
+                    client_writer.write(canned)
+                    await client_writer.drain()
+                else:
+                    client_writer.transport.abort()
                 pipe.cancel()
         except OSError:
             pass
