@@ -55,18 +55,37 @@ def _raises(exc: BaseException) -> Callable[[list[ModelMessage], AgentInfo], Any
     return turn
 
 
+# Factories: a script remembers its requests, and each backend needs a fresh one.
 FAILED_RUNS = [
     pytest.param(
-        script(_raises(pai.ModelHTTPError(429, "gpt-test"))), {}, {}, ModelHTTPError, 502, True, id="ModelHTTPError"
+        lambda: script(_raises(pai.ModelHTTPError(429, "gpt-test"))),
+        {},
+        {},
+        ModelHTTPError,
+        502,
+        True,
+        id="ModelHTTPError",
     ),
     pytest.param(
-        script(_raises(pai.ModelConnectionError("m", "refused"))), {}, {}, ModelUnavailable, 503, True, id="Unavail"
+        lambda: script(_raises(pai.ModelConnectionError("m", "refused"))),
+        {},
+        {},
+        ModelUnavailable,
+        503,
+        True,
+        id="ModelUnavailable",
     ),
     pytest.param(
-        script(_raises(pai.ContentFilterError("filtered", body="{}"))), {}, {}, ContentFiltered, 422, False, id="CF"
+        lambda: script(_raises(pai.ContentFilterError("filtered", body="{}"))),
+        {},
+        {},
+        ContentFiltered,
+        422,
+        False,
+        id="ContentFiltered",
     ),
     pytest.param(
-        script(_raises(pai.UnexpectedModelBehavior("Received empty model response"))),
+        lambda: script(_raises(pai.UnexpectedModelBehavior("Received empty model response"))),
         {},
         {},
         UnexpectedModelBehavior,
@@ -75,7 +94,7 @@ FAILED_RUNS = [
         id="UnexpectedModelBehavior",
     ),
     pytest.param(
-        script(Out({"advice": "Hm", "risk": 11})),
+        lambda: script(Out({"advice": "Hm", "risk": 11})),
         {"output_schema": RISK_SCHEMA, "retries": {"output": 0}},
         {},
         OutputValidationFailed,
@@ -84,7 +103,7 @@ FAILED_RUNS = [
         id="OutputValidationFailed",
     ),
     pytest.param(
-        script(Call("calculator", {"expression": "1+1"}), "Two."),
+        lambda: script(Call("calculator", {"expression": "1+1"}), "Two."),
         {"tools": [{"type": "builtin", "name": "calculator"}]},
         {"usage_limits": {"request_limit": 1}},
         UsageLimitExceeded,
@@ -92,7 +111,9 @@ FAILED_RUNS = [
         False,
         id="UsageLimitExceeded",
     ),
-    pytest.param(script(Sleep(5)), {}, {"deadline_ms": 100}, DeadlineExceeded, 504, None, id="DeadlineExceeded"),
+    pytest.param(
+        lambda: script(Sleep(5)), {}, {"deadline_ms": 100}, DeadlineExceeded, 504, None, id="DeadlineExceeded"
+    ),
 ]
 
 
@@ -107,7 +128,7 @@ async def test_a_failed_run_raises_its_error_type(
     status: int,
     retryable: bool | None,
 ) -> None:
-    name = await define("failing", model.model, **fields)
+    name = await define("failing", model().model, **fields)
     with pytest.raises(error) as raised:
         await strict.runs.run(name, "go", **options)
     failure = raised.value

@@ -35,7 +35,7 @@ async def test_sync_client(axon: Axon, tmp_path: Path) -> None:
             assert isinstance(events[-1], RunCompleted)
             accepted = axon_sync.runs.start(name, "hi")
             assert axon_sync.runs.wait(accepted.run_id, timeout=10).status == "completed"
-            assert [e.seq for e in axon_sync.runs.events(accepted.run_id)][0] == 1
+            assert next(e.seq for e in axon_sync.runs.events(accepted.run_id)) == 1
             assert axon_sync.runs.get(accepted.run_id).run_id == accepted.run_id
             assert len(list(axon_sync.runs.list(agent=name))) == 3
 
