@@ -78,7 +78,7 @@ async def test_start_wait_events_and_list(client: AxonClient, define: Define) ->
 
 
 async def test_wait_times_out(client: AxonClient, define: Define) -> None:
-    name = await define("sleepy", script(Sleep(0.6, "late")).model)
+    name = await define("sleepy", script(Sleep(0.3, "late")).model)
     accepted = await client.runs.start(name, "go")
     with pytest.raises(TimeoutError):
         await client.runs.wait(accepted.run_id, timeout=0.05)
