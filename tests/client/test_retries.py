@@ -8,7 +8,7 @@ from axon_client import APIConnectionError, AxonClient, NotFound, Overloaded, Ru
 
 from tests.client.conftest import Axon, Define
 from tests.client.proxy import Proxy
-from tests.runs.scripts import Slowly, script
+from tests.runs.scripts import Sleep, Slowly, script
 
 OVERLOADED = {"error_type": "Overloaded", "message": "Too many runs.", "retryable": True, "retry_after": 0.05}
 
@@ -98,3 +98,15 @@ async def test_a_stream_cut_mid_run_resumes_without_duplicates_or_gaps(
     run = await client.runs.get(events[0].run_id)
     assert (run.status, run.output) == ("completed", "Hello world")
     assert await _runs_of(client, name) == [run.run_id]
+
+
+async def test_session_busy_is_retried_until_the_session_is_free(axon: Axon, define: Define) -> None:
+    name = await define("queued-behind", script(Sleep(0.2, "first"), "second").model)
+    async with axon.client(max_retries=4) as patient:
+        session = await patient.sessions.create(name)
+        first = await patient.runs.start(name, "one", session_id=session.id)
+        await anext(patient.runs.events(first.run_id))  # it is running
+        second = await patient.runs.run(name, "two", session_id=session.id)
+        assert second.output == "second"
+        assert (await patient.runs.get(first.run_id)).output == "first"
+        assert len([r async for r in patient.runs.list(session_id=session.id)]) == 2
