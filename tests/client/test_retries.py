@@ -70,7 +70,7 @@ async def test_connection_failures_are_retried_then_raised(axon: Axon, proxy: Pr
 async def test_a_stream_cut_before_its_first_event_attaches_to_the_same_run(
     axon: Axon, client: AxonClient, define: Define, proxy: Proxy
 ) -> None:
-    name = await define("dropped", script(Slowly("Hello", 0.3, " world")).model)
+    name = await define("dropped", script(Slowly("Hello", 0.15, " world")).model)
     proxy.drop_next_request()
     async with axon.client(url=proxy.url) as through_proxy:
         events = [e async for e in through_proxy.runs.stream(name, "go")]
@@ -84,7 +84,7 @@ async def test_a_stream_cut_before_its_first_event_attaches_to_the_same_run(
 async def test_a_stream_cut_mid_run_resumes_without_duplicates_or_gaps(
     axon: Axon, client: AxonClient, define: Define, proxy: Proxy
 ) -> None:
-    name = await define("resumed", script(Slowly("Hello", 0.3, " world")).model)
+    name = await define("resumed", script(Slowly("Hello", 0.15, " world")).model)
     events = []
     async with axon.client(url=proxy.url) as through_proxy:
         async for event in through_proxy.runs.stream(name, "go"):

@@ -14,8 +14,11 @@ BALANCE = {"type": "external", "name": "balance", "parameters": {"type": "object
 
 async def test_sync_client(axon: Axon, tmp_path: Path) -> None:
     name, paused_name, slow_name = axon.name("sync"), axon.name("sync-paused"), axon.name("sync-slow")
+    endpoint_name = axon.name("sync-endpoint")
     axon.models[name] = script("Hello from sync.").model
-    axon.models[paused_name] = script(Call("balance", {}, id="b-1"), "Balance known.").model
+    axon.models[paused_name] = script(
+        Call("balance", {}, id="b-1"), "Balance known.", Call("balance", {}, id="b-1"), "Balance known."
+    ).model
     axon.models[slow_name] = script(Sleep(5)).model
     (tmp_path / "agent.yaml").write_text(f"name: {slow_name}\nmodel: test\n")
 
@@ -24,7 +27,10 @@ async def test_sync_client(axon: Axon, tmp_path: Path) -> None:
             agent = axon_sync.agents.create({"name": name, "model": "test"})
             assert axon_sync.agents.get(name).id == agent.id
             assert [a.name for a in axon_sync.agents.list(q=name)] == [name]
-            assert [v.version for v in axon_sync.agents.versions(name)] == [1]
+            assert axon_sync.agents.update(name, {"name": name, "model": "test", "instructions": "Hi."}).version == 2
+            assert [v.version for v in axon_sync.agents.versions(name)] == [2, 1]
+            assert axon_sync.agents.version(name, 1).current is False
+            assert axon_sync.agents.activate(name, 1).version == 1
             assert axon_sync.agents.validate({"name": name, "model": "test"}).valid
             assert [r.outcome for r in axon_sync.agents.apply(tmp_path)] == ["created"]
 
@@ -43,6 +49,9 @@ async def test_sync_client(axon: Axon, tmp_path: Path) -> None:
             paused = axon_sync.runs.run(paused_name, "balance?")
             assert paused.status == "requires_action"
             assert axon_sync.runs.resume(paused.run_id, tool_results={"b-1": 3}).output == "Balance known."
+            again = axon_sync.runs.run(paused_name, "balance?")
+            resumed = list(axon_sync.runs.resume_stream(again.run_id, tool_results={"b-1": 4}))
+            assert isinstance(resumed[-1], RunCompleted)
 
             slow = axon_sync.runs.start(slow_name, "go")
             first = axon_sync.runs.events(slow.run_id)
@@ -57,6 +66,13 @@ async def test_sync_client(axon: Axon, tmp_path: Path) -> None:
             assert len(list(axon_sync.sessions.list(agent=name))) == 2
             axon_sync.sessions.delete(session.id)
             assert axon_sync.tools.list().format == "jsonschema"
+            with AxonSyncClient(axon.url, api_key=axon.admin_key) as admin:
+                endpoint = admin.model_endpoints.create(endpoint_name, "http://127.0.0.1:9/v1")
+                assert admin.model_endpoints.get(endpoint_name).base_url == endpoint.base_url
+                assert admin.model_endpoints.update(endpoint_name, "http://127.0.0.1:10/v1").base_url.endswith(":10/v1")
+                assert endpoint_name in [e.name for e in admin.model_endpoints.list()]
+                assert admin.tools.execute("calculator", {"expression": "6*7"}).content == 42
+                admin.model_endpoints.delete(endpoint_name)
             axon_sync.agents.delete(name)
             with pytest.raises(NotFound):
                 axon_sync.agents.get(name)
