@@ -55,6 +55,8 @@ class HTTP:
         self.max_retry_after = max_retry_after
         self._owns_client = http_client is None
         self.client = http_client or httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        if not str(self.client.base_url):
+            self.client.base_url = base_url.rstrip("/")
         self.client.headers.update(all_headers)
 
     async def aclose(self) -> None:
