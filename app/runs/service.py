@@ -32,7 +32,7 @@ from app.runs import store
 from app.runs.errors import IdempotencyConflict, InvalidRunRequest, QueueFull, RunNotResumable
 from app.runs.executor import RunExecutor
 from app.runs.follow import Follower
-from app.runs.models import Run, RunOptions
+from app.runs.models import Run, RunOptions, UsageLimitsIn
 from app.runs.queries import owner_principal
 from app.runs.schemas import Deferred, ResumeRequest, RunRequest, Usage
 from app.runs.spec import check_model_settings, deferred_results, spec_of
@@ -256,7 +256,7 @@ class Admission:
     def _options(
         self,
         model_settings: dict[str, Any] | None,
-        usage_limits: Any,
+        usage_limits: UsageLimitsIn | None,
         deadline_ms: int | None,
         request_id: str | None,
         queue: BackgroundQueue | None,
