@@ -100,6 +100,8 @@ class Background:
         migrated (the service still answers health checks) or when another app in this process
         already runs DBOS (tests).
         """
+        self.notifier.on_cancel(self._on_cancel_notice)
+        await self.notifier.start()  # cancels and live events from other processes, background or not
         if durable.launched():
             logger.warning("DBOS already runs in this process; background runs are off for this app")
             return
@@ -112,8 +114,6 @@ class Background:
             return
         for run_id in orphans:  # a previous life of this executor id left them
             await end_run(self.database, self.notifier, run_id, "failed", interrupted())
-        self.notifier.on_cancel(self._on_cancel_notice)
-        await self.notifier.start()
         await durable.launch(self.settings, self.executor_id, self)
         self.enabled = True
         self._maintainer = asyncio.create_task(self._maintain())
@@ -138,6 +138,7 @@ class Background:
     async def stop(self) -> None:
         """After the sync/stream grace period: leave background runs pending, hand them over at once."""
         self.stopping = True
+        await self.notifier.stop()
         if not self.enabled:
             return
         if self._maintainer is not None:
@@ -153,7 +154,6 @@ class Background:
                 await session.execute(
                     update(Executor).where(Executor.id == self.executor_id).values(stopped_at=utcnow())
                 )
-        await self.notifier.stop()
         await durable.destroy()
 
     # -- executing --------------------------------------------------------------------------

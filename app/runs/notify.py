@@ -54,8 +54,8 @@ class Notifier:
         self._cancel_handlers: list[CancelHandler] = []
 
     async def start(self) -> None:
-        if self._postgres:
-            await self._connect()
+        """Listen (Postgres); a database that cannot be reached now is retried by `ensure_listening`."""
+        await self.ensure_listening()
 
     async def _connect(self) -> None:
         dsn = make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
