@@ -7,7 +7,7 @@ import pytest
 from axon_client import APIConnectionError, AxonClient, NotFound, Overloaded, RunCompleted, TextDelta
 
 from tests.client.conftest import Axon, Define
-from tests.client.proxy import Proxy
+from tests.doubles.tcp_proxy import Proxy
 from tests.runs.scripts import Sleep, Slowly, script
 
 OVERLOADED = {"error_type": "Overloaded", "message": "Too many runs.", "retryable": True, "retry_after": 0.05}

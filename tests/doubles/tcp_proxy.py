@@ -1,17 +1,21 @@
-"""A loopback TCP proxy a test controls: it can cut every open connection, or answer the next request
-with a canned error after the server has handled it (the answer is lost on the way back)."""
+"""A loopback TCP proxy a test controls, in front of an HTTP server or a database: it can cut every open
+connection, refuse new ones for a while (a restart, a failover), or answer the next HTTP request with a
+canned error after the server has handled it (the answer is lost on the way back)."""
 
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 
 @dataclass
 class Proxy:
     upstream_port: int
+    upstream_host: str = "127.0.0.1"
     port: int = 0
+    refusing: bool = False
+    """While set, new connections are closed at once (the upstream is "down")."""
     connections: int = 0
     """Connections accepted so far."""
     _server: asyncio.Server | None = None
@@ -44,9 +48,22 @@ class Proxy:
             transport.abort()
         self._open.clear()
 
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        """The upstream is away inside the block: open connections are cut, new ones refused."""
+        self.refusing = True
+        self.cut()
+        try:
+            yield
+        finally:
+            self.refusing = False
+
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            client_writer.transport.abort()
+            return
         self.connections += 1
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        upstream_reader, upstream_writer = await asyncio.open_connection(self.upstream_host, self.upstream_port)
         self._open.update({client_writer, upstream_writer})
         canned = self._fail_next.pop(0) if self._fail_next else None
         try:
