@@ -10,6 +10,8 @@ from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import error_responses
 from app.pagination import Page, PageDep
+from app.tools.deps import ToolFormatQuery, ToolRegistryDep
+from app.tools.schemas import ToolList
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 
@@ -22,9 +24,9 @@ router = APIRouter(prefix="/agents", tags=["agents"])
     "`InvalidAgentDefinition` whose `details.errors` lists every problem with its JSON path.",
 )
 async def validate_definition(
-    body: DefinitionBody, _: CurrentPrincipal, session: SessionDep, settings: SettingsDep
+    body: DefinitionBody, _: CurrentPrincipal, session: SessionDep, settings: SettingsDep, registry: ToolRegistryDep
 ) -> ValidationResult:
-    return await service.validate_only(session, settings, body)
+    return await service.validate_only(session, settings, registry, body)
 
 
 @router.post(
@@ -35,9 +37,13 @@ async def validate_definition(
     description="`scope: shared` makes it readable and runnable by every user. A name you already use is a 409.",
 )
 async def create_agent(
-    body: DefinitionBody, principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
+    body: DefinitionBody,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    registry: ToolRegistryDep,
 ) -> AgentWritten:
-    return await service.create_agent(session, settings, principal, body)
+    return await service.create_agent(session, settings, registry, principal, body)
 
 
 @router.get(
@@ -76,9 +82,10 @@ async def replace_agent(
     principal: CurrentPrincipal,
     session: SessionDep,
     settings: SettingsDep,
+    registry: ToolRegistryDep,
     response: Response,
 ) -> AgentWritten:
-    written, created = await service.replace_agent(session, settings, principal, agent, body)
+    written, created = await service.replace_agent(session, settings, registry, principal, agent, body)
     response.headers["X-Axon-Version-Created"] = "true" if created else "false"
     return written
 
@@ -116,3 +123,21 @@ async def read_version(agent: VisibleAgent, n: int, session: SessionDep) -> Vers
 )
 async def activate_version(agent: VisibleAgent, n: int, principal: CurrentPrincipal, session: SessionDep) -> AgentRead:
     return await service.activate_version(session, principal, agent, n)
+
+
+@router.get(
+    "/{agent}/tools",
+    summary="List an agent's tools",
+    description=(
+        "The tools declared by the agent's current definition, as the model sees them: builtin and "
+        "plugin tools take their schema (and, unless overridden, description) from the registry; "
+        '`agent` tools take `{"input": string}`. With `?format=adm` the parameters are ALTAR ADM '
+        "schemas; a schema ADM cannot express is a `422 ValidationError` listing the constructs "
+        "under `details.unsupported`, never silently dropped."
+    ),
+    responses=error_responses(401, 404, 422),
+)
+async def list_agent_tools(
+    agent: VisibleAgent, session: SessionDep, registry: ToolRegistryDep, fmt: ToolFormatQuery = "jsonschema"
+) -> ToolList:
+    return await service.list_agent_tools(session, agent, registry, fmt)

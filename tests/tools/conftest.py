@@ -7,9 +7,9 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
-from app.runtime import RunDeps, SubRunResult
 from app.auth.service import Principal
 from app.config import Settings
+from app.runtime import RunDeps, SubRunResult
 from app.tools.schemas import ToolDeclaration
 from tests.tools.receiver import Receiver, running_receiver
 
