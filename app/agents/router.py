@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from app.agents import service
 from app.agents.deps import DefinitionBody, VisibleAgent
@@ -14,6 +14,9 @@ from app.tools.deps import ToolFormatQuery, ToolRegistryDep
 from app.tools.schemas import ToolList
 
 router = APIRouter(prefix="/agents", tags=["agents"])
+
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="A version number, from 1.")]
+"""Bounded to the column's range: a number no version can have is a 404 (see `app.errors`), not a database error."""
 
 
 @router.post(
@@ -111,7 +114,7 @@ async def list_versions(agent: VisibleAgent, session: SessionDep, params: PageDe
 
 
 @router.get("/{agent}/versions/{n}", responses=error_responses(401, 404), summary="One immutable version")
-async def read_version(agent: VisibleAgent, n: int, session: SessionDep) -> VersionRead:
+async def read_version(agent: VisibleAgent, n: VersionNumber, session: SessionDep) -> VersionRead:
     return service.version_read(agent, await service.get_version(session, agent, n))
 
 
@@ -121,7 +124,9 @@ async def read_version(agent: VisibleAgent, n: int, session: SessionDep) -> Vers
     summary="Make version n current (rollback)",
     description="Creates no version; runs started afterwards use version n.",
 )
-async def activate_version(agent: VisibleAgent, n: int, principal: CurrentPrincipal, session: SessionDep) -> AgentRead:
+async def activate_version(
+    agent: VisibleAgent, n: VersionNumber, principal: CurrentPrincipal, session: SessionDep
+) -> AgentRead:
     return await service.activate_version(session, principal, agent, n)
 
 

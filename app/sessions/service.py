@@ -68,7 +68,7 @@ async def create_session(session: AsyncSession, principal: Principal, body: Sess
         if unknown:
             raise InvalidSessionRequest(
                 f"The agent has no tool named {', '.join(map(repr, unknown))}.",
-                details={"errors": [{"loc": ["body", "tools"], "msg": f"unknown tool {n!r}"} for n in unknown]},
+                errors=[{"loc": ["body", "tools"], "msg": f"unknown tool {n!r}"} for n in unknown],
             )
         tools = list(dict.fromkeys(body.tools))
     row = ChatSession(
@@ -139,7 +139,7 @@ async def fork_session(session: AsyncSession, row: ChatSession, body: ForkReques
     if at > row.message_count:
         raise InvalidSessionRequest(
             f"`at` is {at} but the session has {row.message_count} messages.",
-            details={"errors": [{"loc": ["body", "at"], "msg": f"at most {row.message_count}"}]},
+            errors=[{"loc": ["body", "at"], "msg": f"at most {row.message_count}"}],
         )
     fork = ChatSession(
         owner_id=row.owner_id,
@@ -187,6 +187,7 @@ async def claim_for_run(
     if row.agent_id != agent_id:
         raise InvalidSessionRequest(
             f"Session {session_id} belongs to agent {row.agent_name!r}; run that agent.",
+            errors=[{"loc": ["body", "session_id"], "msg": f"belongs to agent {row.agent_name!r}"}],
             details={"session_id": str(session_id), "agent": row.agent_name},
         )
     ended = select(Run.id).where(Run.id == ChatSession.active_run_id, Run.status.in_(ENDED_RUN_STATUSES))

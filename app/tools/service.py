@@ -91,6 +91,10 @@ def _in_format(infos: list[ToolInfo], fmt: ToolFormat) -> ToolList:
     if problems:
         raise AdmExportUnsupported(
             "Some tool schemas use constructs ALTAR ADM cannot express; use ?format=jsonschema.",
+            errors=[
+                {"loc": ["query", "format"], "msg": f"tool {name!r}: {'; '.join(found)}"}
+                for name, found in problems.items()
+            ],
             details={"unsupported": problems},
         )
     return ToolList(format=fmt, tools=converted)
