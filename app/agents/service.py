@@ -60,14 +60,15 @@ def _visible(principal: Principal) -> Any:
 async def get_visible_agent(session: AsyncSession, principal: Principal, ref: str) -> Agent:
     """The agent ``ref`` (an id, or a name) as ``principal`` may see it, else :class:`AgentNotFound`.
 
-    A name resolves to the caller's own agent first, then to a shared agent (oldest first); for
-    admins, then to any agent with that name (oldest first).
+    A name is unique per owner only, so it resolves to the caller's own agent first, then to a
+    shared agent (oldest first), and for admins (who see every agent) then to another owner's
+    private agent (oldest first): an admin's name lookup finds what a user would, when one would.
     """
     try:
         agent_id = uuid.UUID(ref)
     except ValueError:
-        mine = case((Agent.owner_id == principal.user_id, 0), else_=1)
-        query = select(Agent).where(Agent.name == ref, _visible(principal)).order_by(mine, Agent.created_at)
+        preference = case((Agent.owner_id == principal.user_id, 0), (Agent.scope == "shared", 1), else_=2)
+        query = select(Agent).where(Agent.name == ref, _visible(principal)).order_by(preference, Agent.created_at)
     else:
         query = select(Agent).where(Agent.id == agent_id, _visible(principal))
     agent = await session.scalar(query.limit(1))
