@@ -6,6 +6,7 @@ import logging
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -13,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrate
+from app.agents import cli as agents_cli
 from app.auth import service as auth_service
 from app.auth.schemas import UserCreate
 from app.config import get_settings
@@ -94,10 +96,6 @@ def _api_keys_create(args: argparse.Namespace) -> int:
 
 
 def _agents_apply(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from app.agents import cli as agents_cli
-
     async def work(session: AsyncSession) -> list[str]:
         owner = await agents_cli.principal_for(session, args.owner)
         return await agents_cli.apply_path(session, get_settings(), owner, Path(args.path))
@@ -108,8 +106,6 @@ def _agents_apply(args: argparse.Namespace) -> int:
 
 
 def _agents_export(args: argparse.Namespace) -> int:
-    from app.agents import cli as agents_cli
-
     async def work(session: AsyncSession) -> str:
         return await agents_cli.export_agent(session, await agents_cli.principal_for(session, args.owner), args.name)
 

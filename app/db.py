@@ -1,11 +1,13 @@
-"""Declarative base, portable column types and the request-scoped session."""
+"""Declarative base, portable column types, the request-scoped session, and what a database outage looks like."""
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
+import asyncpg.exceptions as pg_exc  # pyright: ignore[reportMissingTypeStubs]
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
+from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -59,8 +61,6 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 def _enable_sqlite_pragmas(engine: AsyncEngine) -> None:
-    from sqlalchemy import event
-
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:  # pyright: ignore[reportUnusedFunction]
         cursor = dbapi_connection.cursor()
@@ -102,3 +102,63 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+# --- database outages -------------------------------------------------------------------------------
+
+_SA_CONNECTION_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
+"""SQLAlchemy's own connection-level failures (``TimeoutError`` is the pool's: no connection came free)."""
+_PG_CONNECTION_ERRORS = (
+    pg_exc.PostgresConnectionError,  # ConnectionDoesNotExistError, ConnectionFailureError, ...
+    pg_exc.CannotConnectNowError,  # the server is starting up or shutting down
+    pg_exc.AdminShutdownError,
+    pg_exc.CrashShutdownError,
+    pg_exc.TooManyConnectionsError,
+    pg_exc.InterfaceError,  # "connection is closed"
+)
+_CONNECTION_ERRORS = (*_SA_CONNECTION_ERRORS, *_PG_CONNECTION_ERRORS)
+_DRIVER_MODULES = ("sqlalchemy.", "asyncpg.", "aiosqlite.", "psycopg.")
+DATABASE_ERROR_CLASSES: tuple[type[Exception], ...] = (
+    sa_exc.SQLAlchemyError,
+    pg_exc.PostgresError,
+    pg_exc.InterfaceError,
+    OSError,  # ConnectionRefusedError, ConnectionResetError and TimeoutError from the driver's socket
+)
+"""Exceptions `app.errors` handles on their own rather than in the catch-all: Starlette's catch-all
+re-raises after answering (the server then logs it twice and an ASGI test client sees it raised)."""
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached right now, as opposed to a bad query or a bug."""
+    for link in _causes(exc):
+        if isinstance(link, sa_exc.DBAPIError) and link.connection_invalidated:
+            return True
+        if isinstance(link, _CONNECTION_ERRORS):
+            return True
+        if isinstance(link, OSError) and _raised_in_driver(link):
+            return True
+    return False
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, what it wraps (``DBAPIError.orig``) and its causes and contexts, each once."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending and len(seen) < 32:
+        link = pending.pop()
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield link
+        wrapped = link.orig if isinstance(link, sa_exc.DBAPIError) else None
+        pending.extend(e for e in (wrapped, link.__cause__, link.__context__) if isinstance(e, BaseException))
+
+
+def _raised_in_driver(exc: BaseException) -> bool:
+    traceback = exc.__traceback__
+    while traceback is not None:
+        module = str(traceback.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith(_DRIVER_MODULES):
+            return True
+        traceback = traceback.tb_next
+    return False

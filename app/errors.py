@@ -1,14 +1,17 @@
 """One error class tree, one envelope (API.md §4) for every non-2xx response."""
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypedDict, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.db import DATABASE_ERROR_CLASSES, is_database_outage
 
 logger = logging.getLogger("axon.errors")
 
@@ -23,6 +26,7 @@ ErrorType = Literal[
     "SessionBusy",
     "PayloadTooLarge",
     "Overloaded",
+    "DatabaseUnavailable",
     "RateLimited",
     "UsageLimitExceeded",
     "DeadlineExceeded",
@@ -93,9 +97,47 @@ class AppError(Exception):
         )
 
 
+class FieldError(TypedDict):
+    """One wrong field of a request: where (``["body", "tools", 0]``, ``["query", "cursor"]``) and what."""
+
+    loc: list[str | int]
+    msg: str
+
+
 class InvalidRequest(AppError):
+    """422 ``ValidationError``; ``details.errors`` always lists the wrong fields as `FieldError`s.
+
+    Raise it with ``errors=[{"loc": ["body", "session_id"], "msg": "..."}]``; other ``details``
+    keys may sit beside ``errors``. Without ``errors`` the request as a whole is named
+    (``"loc": []``), so a client can always read ``details.errors``.
+    """
+
     status_code = 422
     error_type = "ValidationError"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Sequence[FieldError] | None = None,
+        details: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+        status_code: int | None = None,
+        run_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        given: list[Any] | None = (details or {}).get("errors")
+        listed = list(errors) if errors is not None else given or [FieldError(loc=[], msg=message)]
+        super().__init__(
+            message,
+            details={**(details or {}), "errors": listed},
+            retry_after=retry_after,
+            retryable=retryable,
+            status_code=status_code,
+            run_id=run_id,
+            headers=headers,
+        )
 
 
 class InvalidAgentDefinition(AppError):
@@ -140,6 +182,20 @@ class SessionBusy(AppError):
 class PayloadTooLarge(AppError):
     status_code = 413
     error_type = "PayloadTooLarge"
+
+
+class DatabaseUnavailable(AppError):
+    """The database cannot be reached right now (a restart, a failover); nothing was lost, retry shortly."""
+
+    status_code = 503
+    error_type = "DatabaseUnavailable"
+    retryable = True
+
+    def __init__(self, message: str = "The database cannot be reached right now; retry shortly.") -> None:
+        super().__init__(message, retry_after=DATABASE_RETRY_AFTER_SECONDS)
+
+
+DATABASE_RETRY_AFTER_SECONDS = 1.0
 
 
 class RateLimited(AppError):
@@ -243,8 +299,10 @@ def request_id_of(request: Request) -> str | None:
 
 
 def render(error: AppError, request_id: str | None) -> JSONResponse:
+    """The one place an error becomes a response: the envelope, ``Retry-After``, ``x-should-retry``, the request id."""
     envelope = error.envelope(request_id)
     headers = dict(error.headers)
+    headers["x-should-retry"] = "true" if error.retryable else "false"
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
     if request_id:
@@ -258,11 +316,17 @@ async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A malformed request is a 422 listing its wrong fields, except a malformed path parameter.
+
+    Ids are opaque (API.md §0): ``/sessions/not-a-uuid`` or ``/agents/a/versions/99999999999``
+    names nothing that exists, so it is the same ``404 NotFound`` as an unknown well-formed id,
+    whatever else the request got wrong.
+    """
     assert isinstance(exc, RequestValidationError)
-    fields = [
-        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        for err in exc.errors()
-    ]
+    raw: Sequence[Any] = exc.errors()
+    if any(tuple(err.get("loc", ()))[:1] == ("path",) for err in raw):
+        return render(NotFound(f"Nothing found at {request.url.path}."), request_id_of(request))
+    fields = [{"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")} for err in raw]
     error = InvalidRequest("Request is invalid.", details={"errors": fields})
     return render(error, request_id_of(request))
 
@@ -280,6 +344,8 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail)) if generic else str(exc.detail)
     headers = {**kind("").headers, **(exc.headers or {})} if kind is Unauthorized else dict(exc.headers or {})
     error = AppError(message, status_code=kind.status_code, retryable=kind.retryable, headers=headers)
+    if kind is InvalidRequest:
+        error = InvalidRequest(message, status_code=kind.status_code, headers=headers)
     error.error_type = kind.error_type
     return render(error, request_id_of(request))
 
@@ -293,6 +359,9 @@ def _phrase(status_code: int) -> str:
 
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
     request_id = request_id_of(request)
+    if is_database_outage(exc):
+        logger.warning("database unavailable (request_id=%s): %s: %.200s", request_id, type(exc).__name__, exc)
+        return render(DatabaseUnavailable(), request_id)
     logger.exception("unhandled error (request_id=%s)", request_id, exc_info=exc)
     return render(InternalError("Internal server error."), request_id)
 
@@ -301,6 +370,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
+    for kind in DATABASE_ERROR_CLASSES:  # DatabaseUnavailable when the database is unreachable, else a 500
+        app.add_exception_handler(kind, _unexpected_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
 
 

@@ -46,7 +46,9 @@ def _decode(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         raw: Any = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return dt.datetime.fromisoformat(raw[0]), uuid.UUID(raw[1])
     except (ValueError, TypeError, IndexError, KeyError) as exc:
-        raise InvalidRequest("Malformed cursor.", details={"cursor": cursor}) from exc
+        raise InvalidRequest(
+            "Malformed cursor.", errors=[{"loc": ["query", "cursor"], "msg": "not a cursor this service issued"}]
+        ) from exc
 
 
 def _encode(row: _Keyed) -> str:

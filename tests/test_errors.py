@@ -9,6 +9,8 @@ import httpx
 import pytest
 from dirty_equals import IsStr
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import Settings
 from app.errors import ERROR_TYPES, Overloaded
@@ -29,6 +31,7 @@ async def test_unknown_route_is_404_envelope(client: httpx.AsyncClient):
 
     assert response.status_code == 404
     assert response.headers["x-request-id"] == "trace-404"
+    assert response.headers["x-should-retry"] == "false"
     assert response.json() == {
         **ENVELOPE,
         "error_type": "NotFound",
@@ -42,6 +45,7 @@ async def test_wrong_method_is_405_envelope(client: httpx.AsyncClient):
 
     assert response.status_code == 405
     assert response.headers["allow"] == "GET"
+    assert response.headers["x-should-retry"] == "false"
     assert response.json() == {
         **ENVELOPE,
         "error_type": "MethodNotAllowed",
@@ -109,6 +113,7 @@ async def test_declared_oversized_body_is_refused_before_it_is_read(app: FastAPI
     start, body = sent
     assert start["status"] == 413
     assert (b"x-request-id", b"trace-413") in start["headers"]
+    assert (b"x-should-retry", b"false") in start["headers"]
     assert json.loads(body["body"]) == {
         **ENVELOPE,
         "error_type": "PayloadTooLarge",
@@ -137,6 +142,7 @@ async def test_chunked_oversized_body_is_refused_while_streaming(
     assert chunks_sent <= settings.max_body_bytes // len(chunk) + 2  # stopped reading at the limit
     assert response.status_code == 413
     assert response.headers["x-request-id"]
+    assert response.headers["x-should-retry"] == "false"
     assert response.json() == {
         **ENVELOPE,
         "error_type": "PayloadTooLarge",
@@ -157,8 +163,12 @@ async def test_body_at_the_limit_is_accepted(
     assert response.status_code == 201, response.text
 
 
+UNREACHABLE_POSTGRES = "postgresql+asyncpg://axon@127.0.0.1:1/axon"
+"""Nothing listens on port 1: connecting fails inside the driver, as during a database outage."""
+
+
 @pytest.fixture
-async def faulty_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def faulty_app(settings: Settings) -> AsyncIterator[FastAPI]:
     """The real app plus test-only routes that fail the ways production code might."""
     app = create_app(settings)
 
@@ -170,11 +180,33 @@ async def faulty_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async def overloaded() -> None:  # pyright: ignore[reportUnusedFunction]
         raise Overloaded("Too many active runs.", retry_after=2.4)
 
+    @app.get("/test/database-down")
+    async def database_down() -> None:  # pyright: ignore[reportUnusedFunction]
+        engine = create_async_engine(UNREACHABLE_POSTGRES, connect_args={"timeout": 2})
+        try:
+            async with engine.connect():
+                pass
+        finally:
+            await engine.dispose()
+
+    @app.get("/test/connection-lost")
+    async def connection_lost() -> None:  # pyright: ignore[reportUnusedFunction]
+        raise DBAPIError("SELECT 1", None, ConnectionResetError("reset by peer"), connection_invalidated=True)
+
+    @app.get("/test/unrelated-oserror")
+    async def unrelated_oserror() -> None:  # pyright: ignore[reportUnusedFunction]
+        raise ConnectionRefusedError("not the database")
+
     async with app.router.lifespan_context(app):
-        # Starlette re-raises after sending the 500; the transport must not turn that into a test error.
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://axon.test") as client:
-            yield client
+        yield app
+
+
+@pytest.fixture
+async def faulty_client(faulty_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    # Starlette re-raises after sending the 500; the transport must not turn that into a test error.
+    transport = httpx.ASGITransport(app=faulty_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://axon.test") as client:
+        yield client
 
 
 async def test_unexpected_exception_is_500_without_internals(
@@ -185,6 +217,7 @@ async def test_unexpected_exception_is_500_without_internals(
 
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "trace-500"
+    assert response.headers["x-should-retry"] == "true"
     assert response.json() == {
         **ENVELOPE,
         "error_type": "InternalError",
@@ -205,6 +238,7 @@ async def test_retry_after_is_a_header_too(faulty_client: httpx.AsyncClient):
 
     assert response.status_code == 503
     assert response.headers["retry-after"] == "2"
+    assert response.headers["x-should-retry"] == "true"
     assert response.json() == {
         **ENVELOPE,
         "error_type": "Overloaded",
@@ -263,3 +297,46 @@ async def test_every_error_response_in_openapi_is_the_envelope(client: httpx.Asy
             assert response["content"] == {
                 "application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}
             }, (method, path, code)
+
+
+async def test_database_outage_is_503_database_unavailable(faulty_app: FastAPI):
+    """A refused connection (raised inside the driver) and an invalidated one are both typed and retryable;
+    nothing escapes the app (the transport raises what does)."""
+    transport = httpx.ASGITransport(app=faulty_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://axon.test") as client:
+        refused = await client.get("/test/database-down")
+        lost = await client.get("/test/connection-lost")
+
+    for response in (refused, lost):
+        assert response.status_code == 503
+        assert (response.headers["retry-after"], response.headers["x-should-retry"]) == ("1", "true")
+        assert response.json() == {
+            **ENVELOPE,
+            "error_type": "DatabaseUnavailable",
+            "message": "The database cannot be reached right now; retry shortly.",
+            "retryable": True,
+            "retry_after": 1.0,
+        }
+
+
+async def test_a_socket_error_outside_the_database_is_still_a_500(faulty_app: FastAPI):
+    transport = httpx.ASGITransport(app=faulty_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://axon.test") as client:
+        response = await client.get("/test/unrelated-oserror")
+
+    assert response.status_code == 500
+    assert response.json()["error_type"] == "InternalError"
+
+
+async def test_x_should_retry_equals_retryable_on_every_error(client: httpx.AsyncClient, user_headers: dict[str, str]):
+    responses = [
+        await client.get("/agents"),  # 401
+        await client.get("/agents/nope", headers=user_headers),  # 404 AppError
+        await client.get("/agents", params={"limit": 0}, headers=user_headers),  # 422 request validation
+        await client.post("/agents", json={"name": "x"}, headers=user_headers),  # 422 InvalidAgentDefinition
+        await client.put("/health/live"),  # 405
+    ]
+
+    for response in responses:
+        assert response.status_code >= 400
+        assert response.headers["x-should-retry"] == str(response.json()["retryable"]).lower()

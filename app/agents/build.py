@@ -58,6 +58,7 @@ from app.db import Database
 from app.llm.resolve import PROVIDERS, EndpointConfig, build_model_chain, split_ref
 from app.llm.service import ENDPOINT_GENERATION, load_endpoints
 from app.runtime import RunDeps
+from app.tools.toolset import build_toolsets
 
 BuiltAgent = Agent[RunDeps, Any]
 CacheKey = tuple[Any, ...]
@@ -234,6 +235,4 @@ class AgentFactory:
 
     def _toolsets(self, definition: AgentDefinition) -> list[AbstractToolset[RunDeps]]:
         # The one call into the tools package: declarations → toolsets (builtin, external, webhook, agent, mcp).
-        from app.tools.toolset import build_toolsets
-
         return build_toolsets(definition.tools, self.settings, **self.toolset_options)

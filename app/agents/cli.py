@@ -13,6 +13,7 @@ from app.agents.models import Agent
 from app.auth.service import Principal, get_user_by_name
 from app.config import Settings
 from app.errors import AppError, InvalidAgentDefinition
+from app.tools.registry import ToolRegistry
 
 Outcome = Literal["created", "updated", "unchanged"]
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -40,24 +41,27 @@ def read_definition(path: Path) -> Any:
         raise InvalidAgentDefinition(f"{path}: not valid {path.suffix.lstrip('.').upper()}: {exc}") from exc
 
 
-async def _apply_one(session: AsyncSession, settings: Settings, owner: Principal, raw: Any) -> tuple[str, Outcome]:
+async def _apply_one(
+    session: AsyncSession, settings: Settings, registry: ToolRegistry, owner: Principal, raw: Any
+) -> tuple[str, Outcome]:
     name = cast(dict[str, Any], raw).get("name") if isinstance(raw, dict) else None
     existing = None
     if isinstance(name, str):
         existing = await session.scalar(select(Agent).where(Agent.owner_id == owner.user_id, Agent.name == name))
     if existing is None:
-        created = await service.create_agent(session, settings, owner, raw)
+        created = await service.create_agent(session, settings, registry, owner, raw)
         return created.name, "created"
-    written, changed = await service.replace_agent(session, settings, owner, existing, raw)
+    written, changed = await service.replace_agent(session, settings, registry, owner, existing, raw)
     return written.name, "updated" if changed else "unchanged"
 
 
 async def apply_path(session: AsyncSession, settings: Settings, owner: Principal, path: Path) -> list[str]:
     """Create or update every definition under ``path``; one line per agent. All or nothing."""
     lines: list[str] = []
+    registry = ToolRegistry.load(settings)
     for file in definition_files(path):
         try:
-            name, outcome = await _apply_one(session, settings, owner, read_definition(file))
+            name, outcome = await _apply_one(session, settings, registry, owner, read_definition(file))
         except AppError as exc:
             raise type(exc)(f"{file}: {exc.message}{_problems(exc)}", details=exc.details) from exc
         lines.append(f"{outcome} {name} ({file.name})")

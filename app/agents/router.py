@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from app.agents import service
 from app.agents.deps import DefinitionBody, VisibleAgent
@@ -10,8 +10,13 @@ from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import error_responses
 from app.pagination import Page, PageDep
+from app.tools.deps import ToolFormatQuery, ToolRegistryDep
+from app.tools.schemas import ToolList
 
 router = APIRouter(prefix="/agents", tags=["agents"])
+
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="A version number, from 1.")]
+"""Bounded to the column's range: a number no version can have is a 404 (see `app.errors`), not a database error."""
 
 
 @router.post(
@@ -22,9 +27,9 @@ router = APIRouter(prefix="/agents", tags=["agents"])
     "`InvalidAgentDefinition` whose `details.errors` lists every problem with its JSON path.",
 )
 async def validate_definition(
-    body: DefinitionBody, _: CurrentPrincipal, session: SessionDep, settings: SettingsDep
+    body: DefinitionBody, _: CurrentPrincipal, session: SessionDep, settings: SettingsDep, registry: ToolRegistryDep
 ) -> ValidationResult:
-    return await service.validate_only(session, settings, body)
+    return await service.validate_only(session, settings, registry, body)
 
 
 @router.post(
@@ -35,9 +40,13 @@ async def validate_definition(
     description="`scope: shared` makes it readable and runnable by every user. A name you already use is a 409.",
 )
 async def create_agent(
-    body: DefinitionBody, principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
+    body: DefinitionBody,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    registry: ToolRegistryDep,
 ) -> AgentWritten:
-    return await service.create_agent(session, settings, principal, body)
+    return await service.create_agent(session, settings, registry, principal, body)
 
 
 @router.get(
@@ -76,9 +85,10 @@ async def replace_agent(
     principal: CurrentPrincipal,
     session: SessionDep,
     settings: SettingsDep,
+    registry: ToolRegistryDep,
     response: Response,
 ) -> AgentWritten:
-    written, created = await service.replace_agent(session, settings, principal, agent, body)
+    written, created = await service.replace_agent(session, settings, registry, principal, agent, body)
     response.headers["X-Axon-Version-Created"] = "true" if created else "false"
     return written
 
@@ -104,7 +114,7 @@ async def list_versions(agent: VisibleAgent, session: SessionDep, params: PageDe
 
 
 @router.get("/{agent}/versions/{n}", responses=error_responses(401, 404), summary="One immutable version")
-async def read_version(agent: VisibleAgent, n: int, session: SessionDep) -> VersionRead:
+async def read_version(agent: VisibleAgent, n: VersionNumber, session: SessionDep) -> VersionRead:
     return service.version_read(agent, await service.get_version(session, agent, n))
 
 
@@ -114,5 +124,25 @@ async def read_version(agent: VisibleAgent, n: int, session: SessionDep) -> Vers
     summary="Make version n current (rollback)",
     description="Creates no version; runs started afterwards use version n.",
 )
-async def activate_version(agent: VisibleAgent, n: int, principal: CurrentPrincipal, session: SessionDep) -> AgentRead:
+async def activate_version(
+    agent: VisibleAgent, n: VersionNumber, principal: CurrentPrincipal, session: SessionDep
+) -> AgentRead:
     return await service.activate_version(session, principal, agent, n)
+
+
+@router.get(
+    "/{agent}/tools",
+    summary="List an agent's tools",
+    description=(
+        "The tools declared by the agent's current definition, as the model sees them: builtin and "
+        "plugin tools take their schema (and, unless overridden, description) from the registry; "
+        '`agent` tools take `{"input": string}`. With `?format=adm` the parameters are ALTAR ADM '
+        "schemas; a schema ADM cannot express is a `422 ValidationError` listing the constructs "
+        "under `details.unsupported`, never silently dropped."
+    ),
+    responses=error_responses(401, 404, 422),
+)
+async def list_agent_tools(
+    agent: VisibleAgent, session: SessionDep, registry: ToolRegistryDep, fmt: ToolFormatQuery = "jsonschema"
+) -> ToolList:
+    return await service.list_agent_tools(session, agent, registry, fmt)

@@ -12,15 +12,19 @@ from sqlalchemy import Select, and_, case, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.agents.definition import AgentDefinition, spec_hash, stored_form, validate_definition
+from app.agents.definition import AgentDefinition, load_stored, spec_hash, stored_form
 from app.agents.models import Agent, AgentVersion
 from app.agents.schemas import AgentRead, AgentWritten, DefinitionProblem, ValidationResult, VersionRead
+from app.agents.validation import validate_definition
 from app.auth.service import Principal
 from app.config import Settings
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, NotFound
 from app.llm.service import endpoint_names
 from app.pagination import PageParams, page_of, paginate
+from app.tools.registry import ToolRegistry
+from app.tools.schemas import ToolFormat, ToolList
+from app.tools.service import list_declared_tools
 
 
 class AgentNotFound(NotFound):
@@ -39,17 +43,12 @@ class AgentNotEditable(Forbidden):
     pass
 
 
-def _builtin_names(settings: Settings) -> set[str] | None:
-    from app.tools.registry import ToolRegistry
-
-    return {tool.name for tool in ToolRegistry.load(settings).all()}
-
-
 async def check_definition(
-    session: AsyncSession, settings: Settings, raw: Any
+    session: AsyncSession, settings: Settings, registry: ToolRegistry, raw: Any
 ) -> tuple[AgentDefinition, list[dict[str, str]]]:
     """:func:`validate_definition` against this server's endpoints and tool registry."""
-    return validate_definition(raw, settings, await endpoint_names(session), builtin_names=_builtin_names(settings))
+    builtin_names = [tool.name for tool in registry.all()]
+    return validate_definition(raw, settings, await endpoint_names(session), builtin_names=builtin_names)
 
 
 def _visible(principal: Principal) -> Any:
@@ -61,14 +60,15 @@ def _visible(principal: Principal) -> Any:
 async def get_visible_agent(session: AsyncSession, principal: Principal, ref: str) -> Agent:
     """The agent ``ref`` (an id, or a name) as ``principal`` may see it, else :class:`AgentNotFound`.
 
-    A name resolves to the caller's own agent first, then to a shared agent (oldest first); for
-    admins, then to any agent with that name (oldest first).
+    A name is unique per owner only, so it resolves to the caller's own agent first, then to a
+    shared agent (oldest first), and for admins (who see every agent) then to another owner's
+    private agent (oldest first): an admin's name lookup finds what a user would, when one would.
     """
     try:
         agent_id = uuid.UUID(ref)
     except ValueError:
-        mine = case((Agent.owner_id == principal.user_id, 0), else_=1)
-        query = select(Agent).where(Agent.name == ref, _visible(principal)).order_by(mine, Agent.created_at)
+        preference = case((Agent.owner_id == principal.user_id, 0), (Agent.scope == "shared", 1), else_=2)
+        query = select(Agent).where(Agent.name == ref, _visible(principal)).order_by(preference, Agent.created_at)
     else:
         query = select(Agent).where(Agent.id == agent_id, _visible(principal))
     agent = await session.scalar(query.limit(1))
@@ -120,8 +120,10 @@ async def _flush_or_conflict(session: AsyncSession, message: str, kind: type[Con
         raise kind(message) from exc
 
 
-async def create_agent(session: AsyncSession, settings: Settings, principal: Principal, raw: Any) -> AgentWritten:
-    definition, warnings = await check_definition(session, settings, raw)
+async def create_agent(
+    session: AsyncSession, settings: Settings, registry: ToolRegistry, principal: Principal, raw: Any
+) -> AgentWritten:
+    definition, warnings = await check_definition(session, settings, registry, raw)
     document = stored_form(definition)
     now = utcnow()
     agent = Agent(
@@ -144,14 +146,14 @@ async def create_agent(session: AsyncSession, settings: Settings, principal: Pri
 
 
 async def replace_agent(
-    session: AsyncSession, settings: Settings, principal: Principal, agent: Agent, raw: Any
+    session: AsyncSession, settings: Settings, registry: ToolRegistry, principal: Principal, agent: Agent, raw: Any
 ) -> tuple[AgentWritten, bool]:
     """Store a new version unless the normalised definition equals the current one: ``(agent, created)``.
 
     ``scope`` in the body changes the agent's scope (absent: unchanged); a new ``name`` renames it.
     """
     check_editable(principal, agent)
-    definition, warnings = await check_definition(session, settings, raw)
+    definition, warnings = await check_definition(session, settings, registry, raw)
     document = stored_form(definition)
     digest = spec_hash(document)
     current = await get_version(session, agent, None)
@@ -206,6 +208,12 @@ async def read_agent(session: AsyncSession, agent: Agent) -> AgentRead:
     return agent_read(agent, await get_version(session, agent, None))
 
 
+async def list_agent_tools(session: AsyncSession, agent: Agent, registry: ToolRegistry, fmt: ToolFormat) -> ToolList:
+    """The tools of ``agent``'s current definition, as the model sees them."""
+    version = await get_version(session, agent, None)
+    return list_declared_tools(load_stored(version.definition).tools, registry, fmt)
+
+
 async def list_agents(
     session: AsyncSession, principal: Principal, params: PageParams, q: str | None
 ) -> tuple[list[AgentRead], str | None]:
@@ -254,8 +262,10 @@ def version_read(agent: Agent, version: AgentVersion) -> VersionRead:
     )
 
 
-async def validate_only(session: AsyncSession, settings: Settings, raw: Any) -> ValidationResult:
-    definition, warnings = await check_definition(session, settings, raw)
+async def validate_only(
+    session: AsyncSession, settings: Settings, registry: ToolRegistry, raw: Any
+) -> ValidationResult:
+    definition, warnings = await check_definition(session, settings, registry, raw)
     document = stored_form(definition)
     return ValidationResult(
         definition=document, spec_hash=spec_hash(document), warnings=[DefinitionProblem(**w) for w in warnings]

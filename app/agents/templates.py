@@ -98,7 +98,8 @@ def render(text: str, values: dict[str, Any], deps_schema: dict[str, Any] | None
         if value is _MISSING:
             if is_required(path, deps_schema):
                 raise InvalidRequest(
-                    f"deps is missing the required variable {path!r}.", details={"errors": [{"path": f"$.{path}"}]}
+                    f"deps is missing the required variable {path!r}.",
+                    errors=[{"loc": ["body", "deps", *path.split(".")], "msg": "is required by the instructions"}],
                 )
             return ""
         return _format(value)

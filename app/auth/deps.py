@@ -51,7 +51,9 @@ async def _login_form(request: Request) -> LoginRequest:
         fields = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         raise InvalidRequest("Login body is invalid.", details={"errors": fields}) from exc
     except ValueError as exc:
-        raise InvalidRequest("Login body is not valid JSON or form data.") from exc
+        raise InvalidRequest(
+            "Login body is not valid JSON or form data.", errors=[{"loc": ["body"], "msg": "not JSON or form data"}]
+        ) from exc
 
 
 LoginForm = Annotated[LoginRequest, Depends(_login_form)]

@@ -24,7 +24,7 @@ def _check_name(name: str) -> None:
     if is_reserved_name(name):
         raise InvalidRequest(
             f"Endpoint name {name!r} is reserved: it is a provider name.",
-            details={"errors": [{"loc": ["body", "name"], "msg": "reserved provider name", "type": "value_error"}]},
+            errors=[{"loc": ["body", "name"], "msg": "reserved provider name"}],
         )
 
 
@@ -69,7 +69,9 @@ async def replace_endpoint(
 ) -> ModelEndpoint:
     """New base URL and key for an existing endpoint (the name in the body must match)."""
     if data.name != endpoint.name:
-        raise InvalidRequest("The body's name must match the path.", details={"name": data.name})
+        raise InvalidRequest(
+            "The body's name must match the path.", errors=[{"loc": ["body", "name"], "msg": "must match the path"}]
+        )
     key = data.api_key.get_secret_value() if data.api_key else None
     endpoint.base_url = data.base_url
     endpoint.api_key_encrypted = crypto.encrypt(settings, key) if key else None

@@ -16,12 +16,12 @@ from app.sessions.schemas import ForkRequest, SessionCreate, SessionMessages, Se
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
 
-async def _owned_session(session_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> ChatSession:
-    return await service.get_owned_session(session, principal, session_id)
+async def _visible_session(session_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> ChatSession:
+    return await service.get_visible_session(session, principal, session_id)
 
 
-OwnedSession = Annotated[ChatSession, Depends(_owned_session)]
-"""The ``{session_id}`` of the path if it is the caller's, else 404 ``NotFound``."""
+VisibleSession = Annotated[ChatSession, Depends(_visible_session)]
+"""The ``{session_id}`` of the path if it is the caller's (any session for an admin), else 404 ``NotFound``."""
 
 
 @router.post(
@@ -36,7 +36,12 @@ async def create_session(body: SessionCreate, session: SessionDep, principal: Cu
     return await service.create_session(session, principal, body)
 
 
-@router.get("", summary="List your sessions, newest first", responses=error_responses(401))
+@router.get(
+    "",
+    summary="List your sessions, newest first",
+    description="An admin's list holds every owner's sessions.",
+    responses=error_responses(401),
+)
 async def list_sessions(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -48,7 +53,7 @@ async def list_sessions(
 
 
 @router.get("/{session_id}", summary="Get a session", responses=error_responses(401, 404))  # noqa: FAST003
-async def get_session(row: OwnedSession) -> SessionOut:
+async def get_session(row: VisibleSession) -> SessionOut:
     return service.to_out(row)
 
 
@@ -59,7 +64,7 @@ async def get_session(row: OwnedSession) -> SessionOut:
     responses=error_responses(401, 404, 409),
     description="Its runs stay readable. While a run holds the session the answer is `409 SessionBusy`.",
 )
-async def delete_session(row: OwnedSession, session: SessionDep) -> Response:
+async def delete_session(row: VisibleSession, session: SessionDep) -> Response:
     await service.delete_session(session, row)
     return Response(status_code=204)
 
@@ -69,7 +74,7 @@ async def delete_session(row: OwnedSession, session: SessionDep) -> Response:
     summary="The session's stored history",
     responses=error_responses(401, 404),
 )
-async def get_messages(row: OwnedSession) -> SessionMessages:
+async def get_messages(row: VisibleSession) -> SessionMessages:
     return service.messages_of(row)
 
 
@@ -80,5 +85,7 @@ async def get_messages(row: OwnedSession) -> SessionMessages:
     responses=error_responses(401, 404),
     description='`{"at": N}` → a new session with the first N messages (default: all) of this one.',
 )
-async def fork_session(row: OwnedSession, body: ForkRequest, session: SessionDep) -> SessionOut:
-    return await service.fork_session(session, row, body)
+async def fork_session(
+    row: VisibleSession, body: ForkRequest, session: SessionDep, principal: CurrentPrincipal
+) -> SessionOut:
+    return await service.fork_session(session, principal, row, body)

@@ -68,7 +68,7 @@ async def create_session(session: AsyncSession, principal: Principal, body: Sess
         if unknown:
             raise InvalidSessionRequest(
                 f"The agent has no tool named {', '.join(map(repr, unknown))}.",
-                details={"errors": [{"loc": ["body", "tools"], "msg": f"unknown tool {n!r}"} for n in unknown]},
+                errors=[{"loc": ["body", "tools"], "msg": f"unknown tool {n!r}"} for n in unknown],
             )
         tools = list(dict.fromkeys(body.tools))
     row = ChatSession(
@@ -85,9 +85,10 @@ async def create_session(session: AsyncSession, principal: Principal, body: Sess
     return to_out(row)
 
 
-async def get_owned_session(session: AsyncSession, principal: Principal, session_id: uuid.UUID) -> ChatSession:
+async def get_visible_session(session: AsyncSession, principal: Principal, session_id: uuid.UUID) -> ChatSession:
+    """The session if it is the caller's (any session for an admin), else `SessionNotFound` (404, never 403)."""
     row = await session.get(ChatSession, session_id)
-    if row is None or row.owner_id != principal.user_id:
+    if row is None or not (principal.is_admin or row.owner_id == principal.user_id):
         raise SessionNotFound("Session not found.", details={"session_id": str(session_id)})
     return row
 
@@ -95,7 +96,10 @@ async def get_owned_session(session: AsyncSession, principal: Principal, session
 async def list_sessions(
     session: AsyncSession, principal: Principal, params: PageParams, agent: str | None
 ) -> tuple[list[SessionOut], str | None]:
-    query: Select[Any] = select(ChatSession).where(ChatSession.owner_id == principal.user_id)
+    """The caller's sessions, newest first; an admin's list holds every owner's."""
+    query: Select[Any] = select(ChatSession)
+    if not principal.is_admin:
+        query = query.where(ChatSession.owner_id == principal.user_id)
     if agent:
         try:
             query = query.where(ChatSession.agent_id == uuid.UUID(agent))
@@ -134,15 +138,16 @@ def messages_of(row: ChatSession) -> SessionMessages:
     return SessionMessages(session_id=row.id, message_count=row.message_count, messages=_history(row))
 
 
-async def fork_session(session: AsyncSession, row: ChatSession, body: ForkRequest) -> SessionOut:
+async def fork_session(session: AsyncSession, principal: Principal, row: ChatSession, body: ForkRequest) -> SessionOut:
+    """A new session of the caller's (an admin forking another owner's session owns the fork)."""
     at = row.message_count if body.at is None else body.at
     if at > row.message_count:
         raise InvalidSessionRequest(
             f"`at` is {at} but the session has {row.message_count} messages.",
-            details={"errors": [{"loc": ["body", "at"], "msg": f"at most {row.message_count}"}]},
+            errors=[{"loc": ["body", "at"], "msg": f"at most {row.message_count}"}],
         )
     fork = ChatSession(
-        owner_id=row.owner_id,
+        owner_id=principal.user_id,
         agent_id=row.agent_id,
         agent_name=row.agent_name,
         tools=row.tools,
@@ -179,14 +184,15 @@ async def claim_for_run(
 ) -> SessionClaim:
     """Take the session for ``run_id`` (in the caller's transaction) and return its history.
 
-    Raises `SessionNotFound` (404, also for another owner's session), `InvalidSessionRequest` (422,
-    the session belongs to another agent) or `SessionIsBusy` (409, retryable).
+    Raises `SessionNotFound` (404, also for another owner's session unless the caller is an admin),
+    `InvalidSessionRequest` (422, the session belongs to another agent) or `SessionIsBusy` (409, retryable).
     """
     session_id = _parse_id(raw_session_id)
-    row = await get_owned_session(session, principal, session_id)
+    row = await get_visible_session(session, principal, session_id)
     if row.agent_id != agent_id:
         raise InvalidSessionRequest(
             f"Session {session_id} belongs to agent {row.agent_name!r}; run that agent.",
+            errors=[{"loc": ["body", "session_id"], "msg": f"belongs to agent {row.agent_name!r}"}],
             details={"session_id": str(session_id), "agent": row.agent_name},
         )
     ended = select(Run.id).where(Run.id == ChatSession.active_run_id, Run.status.in_(ENDED_RUN_STATUSES))

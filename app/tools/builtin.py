@@ -15,8 +15,8 @@ import httpx
 from pydantic_ai import ModelRetry
 
 from app.config import Settings
+from app.tools.functions import ToolFunction, introspect
 from app.tools.outbound import OutboundRefused, Resolver, pin, system_resolver
-from app.tools.registry import ToolFunction, introspect
 
 MAX_EXPRESSION_CHARS = 256
 MAX_POWER_BITS = 4096

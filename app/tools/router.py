@@ -1,17 +1,18 @@
-"""`GET /tools` and the ALTAR LATER executor `POST /tools/{name}/execute` (API.md §5)."""
+"""`GET /tools` and the ALTAR LATER executor `POST /tools/{name}/execute` (API.md §5).
+
+An agent's own tools (`GET /agents/{agent}/tools`) are served by the agents package."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path
 
-from app.agents.deps import VisibleAgent
 from app.auth.deps import CurrentPrincipal
 from app.config import SettingsDep
-from app.db import SessionDep
 from app.errors import Forbidden, NotFound, error_responses
 from app.tools import service
-from app.tools.registry import ToolFunction, ToolRegistry
-from app.tools.schemas import ExecuteRequest, ToolFormat, ToolList, ToolResult
+from app.tools.deps import ToolFormatQuery, ToolRegistryDep
+from app.tools.functions import ToolFunction
+from app.tools.schemas import ExecuteRequest, ToolList, ToolResult
 
 router = APIRouter(tags=["tools"])
 
@@ -22,18 +23,6 @@ class ToolNotFound(NotFound):
 
 class ToolNotExecutable(Forbidden):
     pass
-
-
-async def _registry(request: Request) -> ToolRegistry:
-    registry: ToolRegistry = request.app.state.tool_registry
-    return registry
-
-
-ToolRegistryDep = Annotated[ToolRegistry, Depends(_registry)]
-FormatQuery = Annotated[
-    ToolFormat,
-    Query(alias="format", description="`jsonschema` (default) or `adm` (ALTAR ADM FunctionDeclaration schemas)."),
-]
 
 
 async def _executable_tool(
@@ -65,7 +54,7 @@ ExecutableTool = Annotated[ToolFunction, Depends(_executable_tool)]
     ),
     responses=error_responses(401, 422),
 )
-async def list_tools(_: CurrentPrincipal, registry: ToolRegistryDep, fmt: FormatQuery = "jsonschema") -> ToolList:
+async def list_tools(_: CurrentPrincipal, registry: ToolRegistryDep, fmt: ToolFormatQuery = "jsonschema") -> ToolList:
     return service.list_registry_tools(registry, fmt)
 
 
@@ -83,22 +72,3 @@ async def list_tools(_: CurrentPrincipal, registry: ToolRegistryDep, fmt: Format
 )
 async def execute_tool(tool: ExecutableTool, body: ExecuteRequest) -> ToolResult:
     return await service.execute(tool, body.args)
-
-
-@router.get(
-    "/agents/{agent}/tools",
-    summary="List an agent's tools",
-    description=(
-        "The tools declared by the agent's current definition, as the model sees them: builtin and "
-        "plugin tools take their schema (and, unless overridden, description) from the registry; "
-        '`agent` tools take `{"input": string}`. With `?format=adm` the parameters are ALTAR ADM '
-        "schemas; a schema ADM cannot express is a `422 ValidationError` listing the constructs "
-        "under `details.unsupported`, never silently dropped."
-    ),
-    responses=error_responses(401, 404, 422),
-    tags=["agents"],
-)
-async def list_agent_tools(
-    agent: VisibleAgent, session: SessionDep, registry: ToolRegistryDep, fmt: FormatQuery = "jsonschema"
-) -> ToolList:
-    return await service.list_agent_tools(session, agent, registry, fmt)

@@ -93,6 +93,14 @@ ToolDeclaration = Annotated[
     BuiltinTool | ExternalTool | WebhookTool | AgentTool | McpTool,
     Field(discriminator="type"),
 ]
+TOOL_TYPES: dict[str, type[BuiltinTool | ExternalTool | WebhookTool | AgentTool | McpTool]] = {
+    "builtin": BuiltinTool,
+    "external": ExternalTool,
+    "webhook": WebhookTool,
+    "agent": AgentTool,
+    "mcp": McpTool,
+}
+"""Each declaration ``type`` and its model (validating against one model keeps error locations free of union tags)."""
 
 
 ToolFormat = Literal["jsonschema", "adm"]

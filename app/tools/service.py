@@ -10,14 +10,11 @@ from pydantic import ValidationError
 from pydantic_ai import ModelRetry
 from pydantic_ai.exceptions import ToolFailed
 from pydantic_core import to_jsonable_python
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.agents import service as agents_service
-from app.agents.definition import load_stored
-from app.agents.models import Agent
 from app.errors import InvalidRequest
 from app.tools import adm
-from app.tools.registry import ToolFunction, ToolNeedsRun, ToolRegistry
+from app.tools.functions import ToolFunction, ToolNeedsRun
+from app.tools.registry import ToolRegistry
 from app.tools.schemas import (
     EMPTY_OBJECT_SCHEMA,
     AgentTool,
@@ -81,12 +78,6 @@ def list_declared_tools(tools: Sequence[ToolDeclaration], registry: ToolRegistry
     return _in_format(infos, fmt)
 
 
-async def list_agent_tools(session: AsyncSession, agent: Agent, registry: ToolRegistry, fmt: ToolFormat) -> ToolList:
-    """The tools of ``agent``'s current definition."""
-    version = await agents_service.get_version(session, agent, None)
-    return list_declared_tools(load_stored(version.definition).tools, registry, fmt)
-
-
 def _in_format(infos: list[ToolInfo], fmt: ToolFormat) -> ToolList:
     if fmt == "jsonschema":
         return ToolList(format=fmt, tools=infos)
@@ -100,6 +91,10 @@ def _in_format(infos: list[ToolInfo], fmt: ToolFormat) -> ToolList:
     if problems:
         raise AdmExportUnsupported(
             "Some tool schemas use constructs ALTAR ADM cannot express; use ?format=jsonschema.",
+            errors=[
+                {"loc": ["query", "format"], "msg": f"tool {name!r}: {'; '.join(found)}"}
+                for name, found in problems.items()
+            ],
             details={"unsupported": problems},
         )
     return ToolList(format=fmt, tools=converted)

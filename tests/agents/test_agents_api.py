@@ -219,6 +219,32 @@ async def test_admins_see_private_agents(
     assert [a["id"] for a in (await client.get("/agents", headers=admin_headers)).json()["items"]] == [created["id"]]
 
 
+async def test_admin_name_lookup_prefers_own_then_shared_then_any_owners(
+    client: httpx.AsyncClient,
+    user_headers: dict[str, str],
+    other_headers: dict[str, str],
+    admin_headers: dict[str, str],
+) -> None:
+    private = await _create(client, user_headers, name="dup")
+    shared = (
+        await client.post("/agents", json={**DEFINITION, "name": "dup", "scope": "shared"}, headers=other_headers)
+    ).json()
+    only_private = await _create(client, user_headers, name="hidden")
+
+    first = await client.get("/agents/dup", headers=admin_headers)
+    by_name = await client.get("/agents/hidden", headers=admin_headers)
+    versions = await client.get(f"/agents/{private['id']}/versions", headers=admin_headers)
+    own = await _create(client, admin_headers, name="dup")
+    second = await client.get("/agents/dup", headers=admin_headers)
+    as_user = await client.get("/agents/dup", headers=other_headers)
+
+    assert first.json()["id"] == shared["id"]  # older than the shared one, but private to another owner
+    assert by_name.json()["id"] == only_private["id"]
+    assert versions.status_code == 200
+    assert second.json()["id"] == own["id"]
+    assert as_user.json()["id"] == shared["id"]
+
+
 async def test_pagination_is_stable_while_agents_are_created(
     client: httpx.AsyncClient, user_headers: dict[str, str]
 ) -> None:

@@ -251,3 +251,51 @@ async def test_a_definition_must_be_an_object(client: httpx.AsyncClient, user_he
 
     assert response.status_code == 422
     assert response.json()["error_type"] == "ValidationError"
+
+
+async def test_each_tool_problem_names_the_wrong_field(client: httpx.AsyncClient, user_headers: dict[str, str]) -> None:
+    """Field paths come from the declaration itself: never a union tag such as ``$.tools[0].agent``."""
+    tools: list[Any] = [
+        {"type": "agent", "name": "not an identifier", "agent": "helper"},
+        {"type": "agent", "name": "ask", "agent": "helper", "requires_approval": "maybe"},
+        {"type": "agent", "name": "ask2"},
+        {"type": "webhook", "name": "hook", "url": "https://x.example/h", "timeout_seconds": -1},
+        {"type": "external", "name": "ext", "parameters": {"type": "string"}},
+        {"type": "builtin", "name": "calculator", "description": "x" * 5000},
+        {"type": "external", "name": "webhook", "agent": "confusing"},
+        "not an object",
+        {"type": "mcp", "name": "gh", "url": "https://mcp.example/mcp"},
+    ]
+    response = await client.post("/agents/validate", json={**BASE, "tools": tools}, headers=user_headers)
+
+    assert response.status_code == 422
+    assert response.json()["error_type"] == "InvalidAgentDefinition"
+    assert response.json()["details"] == {
+        "errors": [
+            {"path": "$.tools[0].name", "message": IsStr(regex="must be a valid identifier.*")},
+            {"path": "$.tools[1].requires_approval", "message": IsStr()},
+            {"path": "$.tools[2].agent", "message": "is required"},
+            {"path": "$.tools[3].timeout_seconds", "message": IsStr(regex=".*greater than 0")},
+            {"path": "$.tools[4].parameters", "message": IsStr(regex='.*"type": "object"')},
+            {"path": "$.tools[5].description", "message": IsStr(regex=".*at most 4096 characters")},
+            {"path": "$.tools[6].agent", "message": "unknown key 'agent'"},
+            {"path": "$.tools[7]", "message": "must be an object (a tool declaration)"},
+            {"path": "$.tools[8].type", "message": "MCP tools are not supported yet"},
+        ]
+    }
+
+
+async def test_mcp_tools_are_refused_when_written(client: httpx.AsyncClient, user_headers: dict[str, str]) -> None:
+    """Until MCP tools can run, a definition declaring one is refused on create and replace, not at run time."""
+    mcp = {"type": "mcp", "name": "gh", "url": "https://mcp.example/mcp"}
+    created = await client.post("/agents", json={**BASE, "tools": [mcp]}, headers=user_headers)
+    stored = await client.post("/agents", json=BASE, headers=user_headers)
+    replaced = await client.put("/agents/probe", json={**BASE, "tools": [mcp]}, headers=user_headers)
+
+    assert stored.status_code == 201
+    for refused in (created, replaced):
+        assert refused.status_code == 422
+        assert refused.json()["details"] == {
+            "errors": [{"path": "$.tools[0].type", "message": "MCP tools are not supported yet"}]
+        }
+    assert (await client.get("/agents/probe", headers=user_headers)).json()["version"] == 1

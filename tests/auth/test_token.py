@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from dirty_equals import IsPositiveInt, IsStr
+from dirty_equals import IsPartialDict, IsPositiveInt, IsStr
 from fastapi import FastAPI
 from jwt.warnings import InsecureKeyLengthWarning
 
@@ -113,7 +113,7 @@ async def test_malformed_login_body_is_a_validation_error(client: httpx.AsyncCli
         **UNAUTHORIZED_TOKEN,
         "error_type": "ValidationError",
         "message": IsStr(regex="Login body is .*"),
-        "details": None if body == b"{not json" else {"errors": [{"loc": [IsStr()], "msg": IsStr(), "type": IsStr()}]},
+        "details": {"errors": [IsPartialDict(loc=[IsStr()], msg=IsStr())]},
     }
 
 

@@ -84,3 +84,32 @@ async def test_fork_bounds_and_delete(client: httpx.AsyncClient, user_headers: d
     assert deleted.status_code == 204
     assert (await client.get(f"/sessions/{session_id}", headers=user_headers)).status_code == 404
     assert (await client.get(f"/sessions/{fork.json()['id']}", headers=user_headers)).status_code == 200
+
+
+async def test_admins_see_every_owners_sessions(
+    client: httpx.AsyncClient,
+    user_headers: dict[str, str],
+    other_headers: dict[str, str],
+    admin_headers: dict[str, str],
+) -> None:
+    """API.md §1: admins see all. A non-admin still gets 404 for another owner's session."""
+    await _agent(client, user_headers)
+    created = (await client.post("/sessions", json={"agent": "helper"}, headers=user_headers)).json()
+    url = f"/sessions/{created['id']}"
+
+    read = await client.get(url, headers=admin_headers)
+    messages = await client.get(f"{url}/messages", headers=admin_headers)
+    listed = await client.get("/sessions", headers=admin_headers)
+    fork = await client.post(f"{url}/fork", json={}, headers=admin_headers)
+    users_list = await client.get("/sessions", headers=user_headers)
+    by_other = await client.get(url, headers=other_headers)
+    deleted = await client.delete(url, headers=admin_headers)
+
+    assert (read.status_code, read.json()) == (200, created)
+    assert messages.status_code == 200
+    assert [item["id"] for item in listed.json()["items"]] == [created["id"]]
+    assert fork.status_code == 201
+    assert [item["id"] for item in users_list.json()["items"]] == [created["id"]]  # the fork is the admin's own
+    assert by_other.status_code == 404
+    assert deleted.status_code == 204
+    assert (await client.get(url, headers=user_headers)).status_code == 404

@@ -39,7 +39,7 @@ async def create_agent(app: FastAPI, username: str, definition: dict[str, Any]) 
     database: Database = app.state.database
     async with database.sessionmaker() as session, session.begin():
         principal = Principal(user_id=user.id, username=user.username, role="user")
-        await agents_service.create_agent(session, app.state.settings, principal, definition)
+        await agents_service.create_agent(session, app.state.settings, app.state.tool_registry, principal, definition)
         _, key = await auth_service.create_api_key(session, user.id, "test")
     return {"Authorization": f"Bearer {key}"}
 

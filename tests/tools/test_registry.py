@@ -6,7 +6,8 @@ import pytest
 from pydantic import BaseModel, Field
 
 from app.config import Settings
-from app.tools.registry import ToolContext, ToolRegistry, axon_tool, discover_plugins, introspect
+from app.tools.functions import introspect
+from app.tools.registry import ToolContext, ToolRegistry, axon_tool, discover_plugins
 
 
 def test_the_sample_plugin_is_found_through_its_entry_point() -> None:

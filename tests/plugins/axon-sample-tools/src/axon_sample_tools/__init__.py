@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from app.tools.registry import ToolContext, axon_tool
+from app.tools.functions import ToolContext, axon_tool
 
 
 @axon_tool
