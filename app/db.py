@@ -118,14 +118,6 @@ _PG_CONNECTION_ERRORS = (
 )
 _CONNECTION_ERRORS = (*_SA_CONNECTION_ERRORS, *_PG_CONNECTION_ERRORS)
 _DRIVER_MODULES = ("sqlalchemy.", "asyncpg.", "aiosqlite.", "psycopg.")
-DATABASE_ERROR_CLASSES: tuple[type[Exception], ...] = (
-    sa_exc.SQLAlchemyError,
-    pg_exc.PostgresError,
-    pg_exc.InterfaceError,
-    OSError,  # ConnectionRefusedError, ConnectionResetError and TimeoutError from the driver's socket
-)
-"""Exceptions `app.errors` handles on their own rather than in the catch-all: Starlette's catch-all
-re-raises after answering (the server then logs it twice and an ASGI test client sees it raised)."""
 
 
 def is_database_outage(exc: BaseException) -> bool:
@@ -135,7 +127,7 @@ def is_database_outage(exc: BaseException) -> bool:
             return True
         if isinstance(link, _CONNECTION_ERRORS):
             return True
-        if isinstance(link, OSError) and _raised_in_driver(link):
+        if isinstance(link, OSError) and _raised_in_driver(link):  # ConnectionRefusedError, TimeoutError, ...
             return True
     return False
 

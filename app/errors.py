@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.db import DATABASE_ERROR_CLASSES, is_database_outage
+from app.db import is_database_outage
 
 logger = logging.getLogger("axon.errors")
 
@@ -357,8 +357,8 @@ def _phrase(status_code: int) -> str:
         return ""
 
 
-async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
-    request_id = request_id_of(request)
+def unexpected_error_response(exc: Exception, request_id: str | None) -> JSONResponse:
+    """Any other exception: `DatabaseUnavailable` (503) when the database is unreachable, else a logged 500."""
     if is_database_outage(exc):
         logger.warning("database unavailable (request_id=%s): %s: %.200s", request_id, type(exc).__name__, exc)
         return render(DatabaseUnavailable(), request_id)
@@ -366,12 +366,16 @@ async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
     return render(InternalError("Internal server error."), request_id)
 
 
+async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    return unexpected_error_response(exc, request_id_of(request))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
-    for kind in DATABASE_ERROR_CLASSES:  # DatabaseUnavailable when the database is unreachable, else a 500
-        app.add_exception_handler(kind, _unexpected_handler)
+    # Only for exceptions raised by our own middleware: `app.middleware.UnexpectedErrorMiddleware`
+    # answers those of the routes without letting them reach the server.
     app.add_exception_handler(Exception, _unexpected_handler)
 
 

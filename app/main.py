@@ -19,7 +19,7 @@ from app.errors import ErrorEnvelope, install_error_handlers
 from app.health.router import router as health_router
 from app.llm.resolve import create_http_client
 from app.llm.router import router as model_endpoints_router
-from app.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from app.middleware import BodyLimitMiddleware, RequestIdMiddleware, UnexpectedErrorMiddleware
 from app.migrate import head_revision
 from app.runs.background import Background
 from app.runs.durable import DurableAgents, executor_id_of
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, *, model_resolver: ModelResolve
     app.state.settings = settings
     app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_failure_window_seconds)
     install_error_handlers(app)
+    app.add_middleware(UnexpectedErrorMiddleware)  # innermost: just outside the routes' exception handlers
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last, so outermost: every response gets its id
     routers = (health_router, auth_router, tools_router, agents_router, model_endpoints_router, runs_router)

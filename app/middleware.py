@@ -1,4 +1,4 @@
-"""Pure ASGI middleware that every request passes: request ids and the body size limit."""
+"""Pure ASGI middleware that every request passes: request ids, the body size limit, unexpected errors."""
 
 import uuid
 
@@ -6,7 +6,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, render
+from app.errors import PayloadTooLarge, render, unexpected_error_response
 
 MAX_REQUEST_ID_LENGTH = 128
 
@@ -74,3 +74,35 @@ class BodyLimitMiddleware:
 
     def _message(self) -> str:
         return f"Request body is larger than the limit of {self.max_body_bytes} bytes."
+
+
+class UnexpectedErrorMiddleware:
+    """Answer an exception no handler took (a bug, a database outage) with the envelope, and end it there.
+
+    Starlette's own catch-all answers with a 500 and then re-raises; uvicorn closes the connection of
+    a request whose app raised, so a keep-alive client's next request on it got no answer at all
+    (seen as dropped connections while the database restarted). An exception after the response
+    started cannot be answered any more and still propagates.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            request_id: str | None = scope.get("state", {}).get("request_id")
+            await unexpected_error_response(exc, request_id)(scope, receive, send)
