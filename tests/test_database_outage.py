@@ -1,25 +1,28 @@
-"""A database outage is a typed, retryable `503 DatabaseUnavailable`, never a 500 or a dropped request.
+"""A database outage is a typed, retryable `503 DatabaseUnavailable`, never a 500 or a dropped request,
+and no run outlives it in a live state (its end is retried until the database is back).
 
-The app reaches Postgres through `tests.tcp_proxy.TcpProxy`; the test cuts the proxy (every
+The app reaches Postgres through `tests.doubles.tcp_proxy.TcpProxy`; the test cuts the proxy (every
 connection reset, new ones refused) for about a second under concurrent load, then restores it.
 """
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic_ai.models import Model
 
 from app.config import Settings
 from app.main import create_app
 from tests.databases import POSTGRES_URL, scratch_database
+from tests.doubles.tcp_proxy import TcpProxy
 from tests.factories import auth_headers
-from tests.tcp_proxy import TcpProxy
+from tests.runs.scripts import Sleep, script
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -66,7 +69,7 @@ class Outage:
 
 
 @pytest.fixture
-async def outage(tmp_path: Path) -> AsyncIterator[Outage]:
+async def outage(tmp_path: Path, scripted_models: dict[str, Model]) -> AsyncIterator[Outage]:
     async with (
         scratch_database("postgres", tmp_path, "axon_outage", migrated=True) as direct_url,
         TcpProxy.to_database(direct_url) as proxy,
@@ -76,7 +79,7 @@ async def outage(tmp_path: Path) -> AsyncIterator[Outage]:
             env="development",
             secret_key="test-secret-key-that-is-long-enough-for-hs256",  # type: ignore[arg-type]
         )
-        app = create_app(settings)
+        app = create_app(settings, model_resolver=scripted_models.get)
         async with app.router.lifespan_context(app):
             # raise_app_exceptions: an exception escaping the app is what a server turns into a dropped connection.
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
@@ -100,32 +103,80 @@ async def _send(outage: Outage, method: str, path: str, body: Any = None) -> Out
     return outcome
 
 
+async def _agents_traffic(outage: Outage, worker: int, n: int) -> Outcome:
+    """Reads and writes of non-run routes."""
+    if n % 2:
+        definition = {"name": f"w{worker}-{n}", "model": "test", "instructions": "Be brief."}
+        return await _send(outage, "POST", "/agents", definition)
+    return await _send(outage, "GET", "/agents")
+
+
+async def _runs_traffic(outage: Outage, worker: int, n: int) -> Outcome:
+    """Sync runs, each writing its row, its events and its end."""
+    return await _send(outage, "POST", "/agents/steady/run", {"input": f"{worker}-{n}"})
+
+
 @dataclass
 class Load:
-    """Reads and writes of non-run routes, back to back, by `WORKERS` concurrent clients."""
+    """Requests back to back by `WORKERS` concurrent clients."""
 
     outage: Outage
-    outcomes: list[Outcome]
-    warmed_up: asyncio.Event
+    request: Callable[[Outage, int, int], Awaitable[Outcome]]
+    outcomes: list[Outcome] = field(default_factory=list[Outcome])
+    warmed_up: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once every worker could have succeeded once: the app is serving before the cut."""
-    stop: asyncio.Event
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def until(self, count: int) -> None:
+        """Until ``count`` requests were answered."""
+        while len(self.outcomes) < count:
+            self.answered.clear()
+            await self.answered.wait()
 
     async def worker(self, worker: int) -> None:
         for n in itertools.count():
             if self.stop.is_set():
                 return
-            if n % 2:
-                definition = {"name": f"w{worker}-{n}", "model": "test", "instructions": "Be brief."}
-                self.outcomes.append(await _send(self.outage, "POST", "/agents", definition))
-            else:
-                self.outcomes.append(await _send(self.outage, "GET", "/agents"))
+            self.outcomes.append(await self.request(self.outage, worker, n))
+            self.answered.set()
             if sum(o.succeeded for o in self.outcomes) >= WORKERS:
                 self.warmed_up.set()
             await asyncio.sleep(0)
 
 
+async def test_runs_during_an_outage_end_typed_and_none_stays_live(
+    outage: Outage, scripted_models: dict[str, Model]
+) -> None:
+    scripted_models["steady"] = script(Sleep(0.05, "ok")).model
+    assert (await _send(outage, "POST", "/agents", {"name": "steady", "model": "test"})).status == 201
+    load = Load(outage, _runs_traffic)
+    workers = [asyncio.create_task(load.worker(worker)) for worker in range(WORKERS)]
+    async with asyncio.timeout(30):
+        await load.warmed_up.wait()
+    await outage.proxy.cut()
+    cut_at = len(load.outcomes)
+    await asyncio.sleep(CUT_SECONDS)  # the outage itself is a span of time
+    await outage.proxy.restore()
+    async with asyncio.timeout(60):  # every run admitted before or during the cut ends once the database is back
+        await load.until(len(load.outcomes) + 2 * WORKERS)
+    load.stop.set()
+    await asyncio.gather(*workers)
+
+    refused = [o for o in load.outcomes if not (o.succeeded or o.database_unavailable)]
+    assert refused == []
+    assert any(o.database_unavailable for o in load.outcomes[cut_at:]), "the cut was not noticed"
+    live = [
+        run
+        for status in ("queued", "running")
+        for run in (await _send(outage, "GET", f"/runs?status={status}")).body["items"]
+    ]
+    assert live == []
+    assert all(o.body["status"] == "completed" for o in load.outcomes if o.succeeded)
+
+
 async def test_requests_during_an_outage_get_503_database_unavailable_then_succeed(outage: Outage) -> None:
-    load = Load(outage, [], asyncio.Event(), asyncio.Event())
+    load = Load(outage, _agents_traffic)
     outcomes = load.outcomes
     workers = [asyncio.create_task(load.worker(worker)) for worker in range(WORKERS)]
 
