@@ -127,7 +127,14 @@ async def test_adm_export_of_inexpressible_schemas_is_a_422(app: FastAPI, client
                     "#: 'additionalProperties' is not supported by ADM",
                     "#/properties/id: 'anyOf' is not supported by ADM",
                 ]
-            }
+            },
+            "errors": [
+                {
+                    "loc": ["query", "format"],
+                    "msg": "tool 'lookup': #: 'additionalProperties' is not supported by ADM; "
+                    "#/properties/id: 'anyOf' is not supported by ADM",
+                }
+            ],
         },
     )
     assert (await client.get("/agents/strict/tools", headers=headers)).status_code == 200
