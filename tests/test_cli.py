@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from app import migrate
 from app.config import SECRET_FILE_NAME
 from app.db import create_engine
-from tests.factories import create_user
+from tests.factories import FAST_HASHING, create_user
 
 AXON = str(Path(sys.executable).parent / "axon")
 STARTUP_TIMEOUT = 60.0
@@ -27,7 +27,8 @@ STARTUP_TIMEOUT = 60.0
 def _environment(database_url: str, **extra: str) -> dict[str, str]:
     """This process's environment without any Axon configuration, plus the given settings."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AXON_") and key != "DATABASE_URL"}
-    return {**env, "AXON_DATABASE_URL": database_url, **extra}
+    cheap_hashing = {f"AXON_{name.upper()}": str(value) for name, value in FAST_HASHING.items()}
+    return {**env, "AXON_DATABASE_URL": database_url, **cheap_hashing, **extra}
 
 
 @dataclass

@@ -9,10 +9,10 @@ from fastapi import FastAPI
 
 from app.agents import service
 from app.agents.models import AgentVersion
-from app.runtime import RunDeps, SubRunResult
 from app.auth.service import Principal
 from app.config import Settings
 from app.db import Database
+from app.runtime import RunDeps, SubRunResult
 
 
 @dataclass

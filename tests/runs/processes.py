@@ -20,8 +20,10 @@ import httpx
 
 from app.auth import service as auth_service
 from app.auth.schemas import UserCreate
+from app.config import Settings
 from app.db import Database
 from tests.databases import scratch_database
+from tests.factories import FAST_HASHING
 from tests.runs.sse import SSEEvent, iter_sse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +34,7 @@ FAST = {
     "AXON_QUEUE_POLL_SECONDS": "0.1",
     "AXON_CANCEL_WAIT_SECONDS": "5",
     "AXON_SHUTDOWN_GRACE_SECONDS": "3",
+    **{f"AXON_{name.upper()}": str(value) for name, value in FAST_HASHING.items()},
 }
 
 
@@ -115,6 +118,7 @@ async def api_key(database_url: str, username: str, role: str = "user") -> dict[
         async with database.sessionmaker() as session, session.begin():
             user = await auth_service.create_user(
                 session,
+                Settings(database_url=database_url, secret_key=SECRET, **FAST_HASHING),  # type: ignore[arg-type]
                 UserCreate(username=username, password="correct horse battery", role=role),  # type: ignore[arg-type]
             )
             _, key = await auth_service.create_api_key(session, user.id, "test")

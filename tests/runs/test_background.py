@@ -18,11 +18,13 @@ from tests.runs.sse import SSEEvent, names, read_sse
 
 
 @pytest.fixture
-def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
-    """Fast queue polling, one run per owner at a time; a test may add more through ``indirect``."""
+def settings(settings: Settings, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The shared app polls the queue fast and runs one run per owner at a time; ``indirect`` adds knobs."""
+    assert (settings.queue_poll_seconds, settings.max_concurrent_runs_per_owner) == (0.05, 1)
     extra: dict[str, Any] = getattr(request, "param", {})
-    fast = {"queue_poll_seconds": 0.05, "max_concurrent_runs_per_owner": 1, "cancel_wait_seconds": 5.0}
-    return settings.model_copy(update={**fast, **extra})
+    for name, value in extra.items():
+        monkeypatch.setattr(settings, name, value)
+    return settings
 
 
 async def _start(client: httpx.AsyncClient, headers: dict[str, str], agent: str, **body: Any) -> str:

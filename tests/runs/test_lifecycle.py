@@ -124,6 +124,7 @@ async def test_sync_disconnect_cancels(live_url: str, user_headers: dict[str, st
         await wait_for_status(http, runs[0]["run_id"], user_headers, "cancelled")
 
 
+@pytest.mark.own_app
 async def test_shutdown_interrupts_running_runs(
     client: httpx.AsyncClient, user_headers: dict[str, str], define: Define, manager: RunManager
 ) -> None:

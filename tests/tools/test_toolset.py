@@ -16,8 +16,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.test import TestModel
 from pydantic_ai.usage import RunUsage
 
-from app.runtime import RunDeps, SubRunResult
 from app.errors import InvalidAgentDefinition, ToolError
+from app.runtime import RunDeps, SubRunResult
 from app.tools.toolset import build_toolsets, check_delegation
 from tests.tools.conftest import ToolTestServices, declarations, make_deps
 
