@@ -128,14 +128,18 @@ def _free_port() -> int:
 class Server:
     base_url: str
     lines: list[str] = field(default_factory=list[str])
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def add(self, line: str) -> None:
+        async with self.arrived:
+            self.lines.append(line)
+            self.arrived.notify_all()
 
     async def wait_for_line(self, needle: str) -> str:
-        async with asyncio.timeout(STARTUP_TIMEOUT):
-            while True:
-                found = [line for line in self.lines if needle in line]
-                if found:
-                    return found[0]
-                await asyncio.sleep(0.05)
+        """The first output line containing ``needle``, as soon as the server prints it."""
+        async with asyncio.timeout(STARTUP_TIMEOUT), self.arrived:
+            await self.arrived.wait_for(lambda: any(needle in line for line in self.lines))
+            return next(line for line in self.lines if needle in line)
 
 
 @asynccontextmanager
@@ -150,7 +154,7 @@ async def _serve(env: dict[str, str], cwd: Path) -> AsyncIterator[Server]:
     async def drain() -> None:
         assert process.stdout is not None
         async for line in process.stdout:
-            server.lines.append(line.decode())
+            await server.add(line.decode())
 
     reader = asyncio.create_task(drain())
     try:
