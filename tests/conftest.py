@@ -6,6 +6,7 @@ serves the whole session; after every test its tables are emptied and its caches
 dropped. Tests that need an app of their own (other settings, restarts) make one.
 """
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,17 @@ import pydantic_ai.models
 import pytest
 from fastapi import FastAPI
 from pydantic_ai.models import Model
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from app.auth.ratelimit import LoginLimiter
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
 from app.models import Base
+from app.runs.models import Run
 from tests.databases import BACKENDS, POSTGRES_URL, scratch_database
 from tests.factories import FAST_HASHING, Seed, seed_user
+from tests.waits import until
 
 pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
 
@@ -62,9 +65,10 @@ def backend(database_url: str) -> str:
 
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
+LIVE = ("queued", "running")
 
 
-def app_settings(database_url: str, **overrides: Any) -> Settings:
+def app_settings(database_url: str) -> Settings:
     """The settings of the shared app (fast queue polling, one background run per owner at a time)."""
     fields: dict[str, Any] = {
         "database_url": database_url,
@@ -75,7 +79,6 @@ def app_settings(database_url: str, **overrides: Any) -> Settings:
         "max_concurrent_runs_per_owner": 1,
         "cancel_wait_seconds": 5.0,
         **FAST_HASHING,
-        **overrides,
     }
     return Settings(**fields)
 
@@ -132,8 +135,21 @@ async def app(
     try:
         yield session_app
     finally:
+        await _settle(session_app.state.database)
         session_app.state.agent_factory.clear()
         await _empty_tables(session_app.state.database)
+
+
+async def _settle(database: Database, within: float = 10.0) -> None:
+    """Let runs a test left going (a background run it did not wait for) end before the tables go."""
+
+    async def idle() -> bool:
+        async with database.sessionmaker() as session:
+            live = await session.scalar(select(func.count()).select_from(Run).where(Run.status.in_(LIVE)))
+        return not live
+
+    with contextlib.suppress(TimeoutError):
+        await until(idle, within)
 
 
 async def _empty_tables(database: Database) -> None:
