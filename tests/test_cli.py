@@ -79,9 +79,11 @@ async def test_cli_errors_are_one_line_without_traceback(app: FastAPI, database_
     env = _environment(database_url)
     await create_user(app, "ops")
 
-    duplicate = await _axon("users", "create", "ops", "--password", "long-enough-password", env=env, cwd=tmp_path)
-    too_short = await _axon("users", "create", "dev", "--password", "short", env=env, cwd=tmp_path)
-    unknown = await _axon("api-keys", "create", "nobody", env=env, cwd=tmp_path)
+    duplicate, too_short, unknown = await asyncio.gather(  # independent failures: the processes run side by side
+        _axon("users", "create", "ops", "--password", "long-enough-password", env=env, cwd=tmp_path),
+        _axon("users", "create", "dev", "--password", "short", env=env, cwd=tmp_path),
+        _axon("api-keys", "create", "nobody", env=env, cwd=tmp_path),
+    )
 
     assert (duplicate.returncode, duplicate.stderr) == (1, "error: Username 'ops' is taken.\n")
     assert too_short.returncode == 1
