@@ -16,7 +16,7 @@ import pydantic_ai.models
 import pytest
 from fastapi import FastAPI
 from pydantic_ai.models import Model
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app.auth.ratelimit import LoginLimiter
 from app.config import Settings
@@ -153,14 +153,10 @@ async def _settle(database: Database, within: float = 10.0) -> None:
 
 
 async def _empty_tables(database: Database) -> None:
+    """``DELETE`` children first: on tables of a few rows far cheaper than Postgres's ``TRUNCATE``."""
     async with database.engine.begin() as conn:
-        tables = list(reversed(Base.metadata.sorted_tables))
-        if conn.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            await conn.execute(text(f"TRUNCATE {names} CASCADE"))
-        else:
-            for table in tables:
-                await conn.execute(table.delete())
+        for table in reversed(Base.metadata.sorted_tables):
+            await conn.execute(table.delete())
 
 
 @pytest.fixture

@@ -121,7 +121,7 @@ async def test_cancel_queued_running_and_finished(
     first = await _start(client, user_headers, "slow")
     await wait_for_status(client, first, "running", headers=user_headers)
     second = await _start(client, user_headers, "slow")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # several queue polls (0.05 s): a wrongly started run would be running by now
     assert (await client.get(f"/runs/{second}", headers=user_headers)).json()["status"] == "queued"
 
     queued = await client.post(f"/runs/{second}/cancel", headers=user_headers)
