@@ -79,10 +79,16 @@ async def production_cost_app(app: FastAPI, settings: Settings) -> AsyncIterator
         yield application
 
 
-async def test_production_hashing_cost_is_argon2_cffi_default(production_cost_app: FastAPI):
-    user = await create_user(production_cost_app, "carol")
+async def test_hashing_cost_is_a_setting_whose_default_is_argon2_cffi_profile(
+    production_cost_app: FastAPI, app: FastAPI, client: httpx.AsyncClient
+):
+    carol = await create_user(production_cost_app, "carol")
+    dave = await create_user(app, "dave")
 
-    assert user.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert carol.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert dave.password_hash.startswith("$argon2id$v=19$m=64,t=1,p=4$")
+    # A hash keeps the cost it was made with: carol still logs in where new hashes are cheaper.
+    assert (await _login(client, "carol")).status_code == 200
 
 
 async def test_wrong_username_and_wrong_password_are_indistinguishable(production_cost_app: FastAPI):
