@@ -9,8 +9,10 @@ $(UV):
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
+# Bytecode compiled once here: every test subprocess (CLI, servers) would otherwise compile
+# pydantic-ai, openai, SQLAlchemy… from source again when PYTHONDONTWRITEBYTECODE is set.
 install: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 
 run: install
 	$(UV) run --frozen axon serve

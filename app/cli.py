@@ -60,7 +60,9 @@ async def _bootstrap_admin(session: AsyncSession) -> None:
     if await auth_service.count_users(session):
         return
     password = secrets.token_urlsafe(18)
-    user = await auth_service.create_user(session, UserCreate(username="admin", password=password, role="admin"))
+    user = await auth_service.create_user(
+        session, get_settings(), UserCreate(username="admin", password=password, role="admin")
+    )
     _, key = await auth_service.create_api_key(session, user.id, "bootstrap")
     print(
         "Development bootstrap: created user 'admin'\n"
@@ -80,7 +82,7 @@ def _migrate(_: argparse.Namespace) -> int:
 def _users_create(args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password == "-" else args.password
     data = UserCreate(username=args.username, password=password, role="admin" if args.admin else "user")
-    user = _with_session(lambda s: auth_service.create_user(s, data))
+    user = _with_session(lambda s: auth_service.create_user(s, get_settings(), data))
     print(f"created {user.role} {user.username} ({user.id})")
     return 0
 

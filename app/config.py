@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     """Failed logins allowed per username and per client address within the window."""
     login_failure_window_seconds: int = 300
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    """Argon2id iterations for new password hashes (existing hashes keep the parameters they were made with)."""
+    password_hash_memory_kib: int = Field(default=65_536, ge=32)
+    """Argon2id memory per password hash, in KiB. The defaults are argon2-cffi's (RFC 9106 low-memory)."""
 
     max_body_bytes: int = 1_048_576
     max_schema_bytes: int = 65_536

@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, model_resolver: ModelResolve
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncGenerator[None]:
         settings.resolved_secret_key()  # fail fast, and create the development secret before serving
-        await security.prepare()
+        await security.prepare(settings)
         database = Database(settings.database_url, head_revision(settings.database_url))
         app.state.database = database
         app.state.tool_registry = ToolRegistry.load(settings)

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from app import migrate
 from app.config import SECRET_FILE_NAME
 from app.db import create_engine
-from tests.factories import create_user
+from tests.factories import FAST_HASHING, create_user
 
 AXON = str(Path(sys.executable).parent / "axon")
 STARTUP_TIMEOUT = 60.0
@@ -27,7 +27,8 @@ STARTUP_TIMEOUT = 60.0
 def _environment(database_url: str, **extra: str) -> dict[str, str]:
     """This process's environment without any Axon configuration, plus the given settings."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AXON_") and key != "DATABASE_URL"}
-    return {**env, "AXON_DATABASE_URL": database_url, **extra}
+    cheap_hashing = {f"AXON_{name.upper()}": str(value) for name, value in FAST_HASHING.items()}
+    return {**env, "AXON_DATABASE_URL": database_url, **cheap_hashing, **extra}
 
 
 @dataclass
@@ -78,9 +79,11 @@ async def test_cli_errors_are_one_line_without_traceback(app: FastAPI, database_
     env = _environment(database_url)
     await create_user(app, "ops")
 
-    duplicate = await _axon("users", "create", "ops", "--password", "long-enough-password", env=env, cwd=tmp_path)
-    too_short = await _axon("users", "create", "dev", "--password", "short", env=env, cwd=tmp_path)
-    unknown = await _axon("api-keys", "create", "nobody", env=env, cwd=tmp_path)
+    duplicate, too_short, unknown = await asyncio.gather(  # independent failures: the processes run side by side
+        _axon("users", "create", "ops", "--password", "long-enough-password", env=env, cwd=tmp_path),
+        _axon("users", "create", "dev", "--password", "short", env=env, cwd=tmp_path),
+        _axon("api-keys", "create", "nobody", env=env, cwd=tmp_path),
+    )
 
     assert (duplicate.returncode, duplicate.stderr) == (1, "error: Username 'ops' is taken.\n")
     assert too_short.returncode == 1
@@ -127,14 +130,18 @@ def _free_port() -> int:
 class Server:
     base_url: str
     lines: list[str] = field(default_factory=list[str])
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def add(self, line: str) -> None:
+        async with self.arrived:
+            self.lines.append(line)
+            self.arrived.notify_all()
 
     async def wait_for_line(self, needle: str) -> str:
-        async with asyncio.timeout(STARTUP_TIMEOUT):
-            while True:
-                found = [line for line in self.lines if needle in line]
-                if found:
-                    return found[0]
-                await asyncio.sleep(0.05)
+        """The first output line containing ``needle``, as soon as the server prints it."""
+        async with asyncio.timeout(STARTUP_TIMEOUT), self.arrived:
+            await self.arrived.wait_for(lambda: any(needle in line for line in self.lines))
+            return next(line for line in self.lines if needle in line)
 
 
 @asynccontextmanager
@@ -149,7 +156,7 @@ async def _serve(env: dict[str, str], cwd: Path) -> AsyncIterator[Server]:
     async def drain() -> None:
         assert process.stdout is not None
         async for line in process.stdout:
-            server.lines.append(line.decode())
+            await server.add(line.decode())
 
     reader = asyncio.create_task(drain())
     try:

@@ -52,8 +52,8 @@ async def read_me(principal: CurrentPrincipal, session: SessionDep) -> UserRead:
     summary="Create a user (admin)",
     description="`409 Conflict` when the username is taken; `403 Forbidden` for non-admins.",
 )
-async def create_user(data: UserCreate, _: AdminPrincipal, session: SessionDep) -> UserRead:
-    return UserRead.model_validate(await service.create_user(session, data))
+async def create_user(data: UserCreate, _: AdminPrincipal, session: SessionDep, settings: SettingsDep) -> UserRead:
+    return UserRead.model_validate(await service.create_user(session, settings, data))
 
 
 @router.get(

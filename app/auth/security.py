@@ -14,30 +14,44 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from app.config import Settings
 
 API_KEY_PREFIX = "axk_"
-_hasher = PasswordHash((Argon2Hasher(),))
 
 
 @cache
-def _dummy_hash() -> str:
+def _hasher(time_cost: int, memory_kib: int) -> PasswordHash:
+    return PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib),))
+
+
+def _hasher_of(settings: Settings) -> PasswordHash:
+    """Argon2id with the configured cost (``password_hash_*``); verification follows each hash's own."""
+    return _hasher(settings.password_hash_time_cost, settings.password_hash_memory_kib)
+
+
+@cache
+def _dummy_hash(time_cost: int, memory_kib: int) -> str:
     """Verified against when the username is unknown, so both failures cost the same.
 
     Made on first use (not at import, which would cost every CLI start one argon2 hash).
     """
-    return _hasher.hash(secrets.token_urlsafe(16))
+    return _hasher(time_cost, memory_kib).hash(secrets.token_urlsafe(16))
 
 
-async def prepare() -> None:
+def _dummy_hash_of(settings: Settings) -> str:
+    return _dummy_hash(settings.password_hash_time_cost, settings.password_hash_memory_kib)
+
+
+async def prepare(settings: Settings) -> None:
     """Make the dummy hash at startup, so even the first unknown-user login costs exactly one verify."""
-    await asyncio.to_thread(_dummy_hash)
+    await asyncio.to_thread(_dummy_hash_of, settings)
 
 
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+async def hash_password(settings: Settings, password: str) -> str:
+    return await asyncio.to_thread(_hasher_of(settings).hash, password)
 
 
-async def verify_password(password: str, password_hash: str | None) -> bool:
-    """Constant-work check: an unknown user still pays for one argon2 verification."""
-    ok = await asyncio.to_thread(lambda: _hasher.verify(password, password_hash or _dummy_hash()))
+async def verify_password(settings: Settings, password: str, password_hash: str | None) -> bool:
+    """Constant-work check: an unknown user still pays for one argon2 verification (at the configured cost)."""
+    hasher = _hasher_of(settings)
+    ok = await asyncio.to_thread(lambda: hasher.verify(password, password_hash or _dummy_hash_of(settings)))
     return ok and password_hash is not None
 
 

@@ -39,8 +39,9 @@ def _principal(user: User, api_key_id: uuid.UUID | None = None) -> Principal:
     return Principal(user_id=user.id, username=user.username, role=role, api_key_id=api_key_id)
 
 
-async def create_user(session: AsyncSession, data: UserCreate) -> User:
-    user = User(username=data.username, password_hash=await security.hash_password(data.password), role=data.role)
+async def create_user(session: AsyncSession, settings: Settings, data: UserCreate) -> User:
+    password_hash = await security.hash_password(settings, data.password)
+    user = User(username=data.username, password_hash=password_hash, role=data.role)
     session.add(user)
     try:
         async with session.begin_nested():
@@ -67,7 +68,10 @@ async def login(
     keys = (f"user:{form.username.lower()}", f"addr:{client}")
     limiter.check(*keys)
     user = await session.scalar(select(User).where(User.username == form.username))
-    if not await security.verify_password(form.password, user.password_hash if user else None) or user is None:
+    if (
+        not await security.verify_password(settings, form.password, user.password_hash if user else None)
+        or user is None
+    ):
         limiter.record_failure(*keys)
         raise Unauthorized("Incorrect username or password.")
     limiter.reset(keys[0])

@@ -93,8 +93,10 @@ async def test_console_script(app: FastAPI, settings: Settings, tmp_path: Path) 
     (tmp_path / "support.yaml").write_text("name: support\nmodel: test\n")
     (tmp_path / "bad.yaml").write_text("name: bad\nmodel: test\ncolour: blue\n")
 
-    applied = await _axon(settings, "agents", "apply", str(tmp_path / "support.yaml"))
-    refused = await _axon(settings, "agents", "apply", str(tmp_path / "bad.yaml"), "--owner", "admin")
+    applied, refused = await asyncio.gather(  # independent: the two processes run side by side
+        _axon(settings, "agents", "apply", str(tmp_path / "support.yaml")),
+        _axon(settings, "agents", "apply", str(tmp_path / "bad.yaml"), "--owner", "admin"),
+    )
 
     assert applied == (0, "created support (support.yaml)\n", "")
     assert refused[:2] == (1, "")

@@ -4,20 +4,17 @@ Agents run on scripted pydantic-ai models: a test registers ``axon.models[name] 
 agent ``name``. Tests share the server's database, so each uses its own agent names.
 """
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from axon_client import AxonClient
+from fastapi import FastAPI
 from pydantic_ai.models import Model
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.config import Settings
-from app.main import create_app
-from app.models import Base
+from tests.conftest import empty_tables
+from tests.doubles.server import serve
 from tests.factories import auth_headers
 
 
@@ -37,45 +34,22 @@ class Axon:
         return AxonClient(url or self.url, api_key=key or self.user_key, **options)  # pyright: ignore[reportArgumentType]
 
 
-async def _empty_tables(database_url: str) -> None:
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                await conn.execute(table.delete())
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="package")
-async def axon(database_url: str) -> AsyncIterator[Axon]:
-    settings = Settings(
-        database_url=database_url,
-        env="development",
-        secret_key="test-secret-key-that-is-long-enough-for-hs256",  # type: ignore[arg-type]
-        queue_poll_seconds=0.05,
-    )
-    models: dict[str, Model] = {}
-    app = create_app(settings, model_resolver=models.get)
+async def axon(session_app: FastAPI, session_models: dict[str, Model]) -> AsyncIterator[Axon]:
+    """The session's app (its DBOS runs the background runs) behind a real server for the whole package."""
     try:
-        async with app.router.lifespan_context(app):
-            config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
-            server = uvicorn.Server(config)
-            task = asyncio.create_task(server.serve())
-            for _ in range(500):
-                if server.started:
-                    break
-                await asyncio.sleep(0.01)
-            port = server.servers[0].sockets[0].getsockname()[1]
-            admin = (await auth_headers(app, "client-root", role="admin"))["Authorization"].removeprefix("Bearer ")
-            user = (await auth_headers(app, "client-alice"))["Authorization"].removeprefix("Bearer ")
-            try:
-                yield Axon(url=f"http://127.0.0.1:{port}", admin_key=admin, user_key=user, models=models)
-            finally:
-                server.should_exit = True
-                await task
+        async with serve(session_app) as port:
+            admin = (await auth_headers(session_app, "client-root", role="admin"))["Authorization"]
+            user = (await auth_headers(session_app, "client-alice"))["Authorization"]
+            yield Axon(
+                url=f"http://127.0.0.1:{port}",
+                admin_key=admin.removeprefix("Bearer "),
+                user_key=user.removeprefix("Bearer "),
+                models=session_models,
+            )
     finally:
-        await _empty_tables(database_url)
+        session_models.clear()
+        await empty_tables(session_app.state.database)
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Small steps every provider-path test takes through the Axon API, and the real wire for SSE."""
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -50,17 +49,3 @@ async def stored_events(app: FastAPI, run_id: str) -> list[tuple[int, str, dict[
             select(RunEvent).where(RunEvent.run_id == uuid.UUID(run_id)).order_by(RunEvent.seq)
         )
         return [(row.seq, row.event, row.data) for row in rows]
-
-
-async def wait_for_status(
-    client: httpx.AsyncClient, headers: dict[str, str], run_id: str, status: str, within: float = 10.0
-) -> dict[str, Any]:
-    """Poll ``GET /runs/{id}`` until the run has ``status`` (bounded)."""
-    body: dict[str, Any] = {}
-    async with asyncio.timeout(within):
-        while True:
-            response = await client.get(f"/runs/{run_id}", headers=headers)
-            body = response.json()
-            if body.get("status") == status:
-                return body
-            await asyncio.sleep(0.05)

@@ -20,9 +20,12 @@ import httpx
 
 from app.auth import service as auth_service
 from app.auth.schemas import UserCreate
+from app.config import Settings
 from app.db import Database
 from tests.databases import scratch_database
+from tests.factories import FAST_HASHING
 from tests.runs.sse import SSEEvent, iter_sse
+from tests.waits import until
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "process-test-secret-key-long-enough-for-hs256"
@@ -32,6 +35,7 @@ FAST = {
     "AXON_QUEUE_POLL_SECONDS": "0.1",
     "AXON_CANCEL_WAIT_SECONDS": "5",
     "AXON_SHUTDOWN_GRACE_SECONDS": "3",
+    **{f"AXON_{name.upper()}": str(value) for name, value in FAST_HASHING.items()},
 }
 
 
@@ -54,7 +58,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, within: float = 30.0) -> None:
+    async def start(self, within: float = 90.0) -> None:
         self.port = free_port()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AXON_")},
@@ -74,14 +78,17 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        async with httpx.AsyncClient(trust_env=False) as http, asyncio.timeout(within):
-            while True:
-                if self.process.returncode is not None:
-                    raise AssertionError(f"server {self.name} exited: {self.log.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get(f"{self.url}/health/live")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
+        process = self.process
+
+        async def live() -> bool:
+            if process.returncode is not None:
+                raise AssertionError(f"server {self.name} exited: {self.log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                return (await http.get(f"{self.url}/health/live")).status_code == 200
+            return False
+
+        async with httpx.AsyncClient(trust_env=False) as http:
+            await until(live, within, every=0.05)
 
     async def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""
@@ -115,6 +122,7 @@ async def api_key(database_url: str, username: str, role: str = "user") -> dict[
         async with database.sessionmaker() as session, session.begin():
             user = await auth_service.create_user(
                 session,
+                Settings(database_url=database_url, secret_key=SECRET, **FAST_HASHING),  # type: ignore[arg-type]
                 UserCreate(username=username, password="correct horse battery", role=role),  # type: ignore[arg-type]
             )
             _, key = await auth_service.create_api_key(session, user.id, "test")
@@ -124,26 +132,19 @@ async def api_key(database_url: str, username: str, role: str = "user") -> dict[
 
 
 async def read_events(
-    http: httpx.AsyncClient, run_id: str, after: int | None = None, within: float = 30.0
+    http: httpx.AsyncClient,
+    run_id: str,
+    after: int | None = None,
+    within: float = 30.0,
+    streaming: asyncio.Event | None = None,
 ) -> list[SSEEvent]:
-    """``GET /runs/{id}/events`` to its terminal event (bounded)."""
+    """``GET /runs/{id}/events`` to its terminal event (bounded); ``streaming`` is set at the first event."""
     params: dict[str, Any] = {} if after is None else {"after": after}
     events: list[SSEEvent] = []
     async with asyncio.timeout(within), http.stream("GET", f"/runs/{run_id}/events", params=params) as response:
         assert response.status_code == 200, await response.aread()
         async for event in iter_sse(response):
             events.append(event)
+            if streaming is not None:
+                streaming.set()
     return events
-
-
-async def wait_run(
-    http: httpx.AsyncClient, run_id: str, statuses: tuple[str, ...], within: float = 30.0
-) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    async with asyncio.timeout(within):
-        while True:
-            response = await http.get(f"/runs/{run_id}")
-            body = response.json()
-            if body.get("status") in statuses:
-                return body
-            await asyncio.sleep(0.05)

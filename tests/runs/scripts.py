@@ -35,6 +35,14 @@ class Sleep:
 
 
 @dataclass
+class Wait:
+    """The model thinks until the test sets ``until``, then plays ``then`` (no clock involved)."""
+
+    until: asyncio.Event
+    then: Any = "done"
+
+
+@dataclass
 class Slowly:
     """The model starts answering, pauses, then finishes."""
 
@@ -43,7 +51,7 @@ class Slowly:
     rest: str
 
 
-Turn = Slowly | str | Call | Out | Sleep | list[Call] | Callable[[list[ModelMessage], AgentInfo], Any]
+Turn = Slowly | str | Call | Out | Sleep | Wait | list[Call] | Callable[[list[ModelMessage], AgentInfo], Any]
 
 
 @dataclass
@@ -84,12 +92,15 @@ async def _play(turn: Turn, messages: list[ModelMessage], info: AgentInfo) -> As
     if isinstance(turn, Sleep):
         await asyncio.sleep(turn.seconds)
         turn = turn.then
+    if isinstance(turn, Wait):
+        await turn.until.wait()
+        turn = turn.then
     if isinstance(turn, Slowly):
         yield turn.first
         await asyncio.sleep(turn.seconds)
         yield turn.rest
         return
-    if callable(turn) and not isinstance(turn, Call | Out | Sleep | list):
+    if callable(turn) and not isinstance(turn, Call | Out | Sleep | Wait | list):
         turn = turn(messages, info)
     if isinstance(turn, str):
         for word in turn.split(" "):

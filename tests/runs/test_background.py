@@ -15,14 +15,17 @@ from app.runs import queries
 from tests.runs.conftest import Define
 from tests.runs.scripts import Call, Sleep, script
 from tests.runs.sse import SSEEvent, names, read_sse
+from tests.waits import until, wait_for_status
 
 
 @pytest.fixture
-def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
-    """Fast queue polling, one run per owner at a time; a test may add more through ``indirect``."""
+def settings(settings: Settings, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The shared app polls the queue fast and runs one run per owner at a time; ``indirect`` adds knobs."""
+    assert (settings.queue_poll_seconds, settings.max_concurrent_runs_per_owner) == (0.05, 1)
     extra: dict[str, Any] = getattr(request, "param", {})
-    fast = {"queue_poll_seconds": 0.05, "max_concurrent_runs_per_owner": 1, "cancel_wait_seconds": 5.0}
-    return settings.model_copy(update={**fast, **extra})
+    for name, value in extra.items():
+        monkeypatch.setattr(settings, name, value)
+    return settings
 
 
 async def _start(client: httpx.AsyncClient, headers: dict[str, str], agent: str, **body: Any) -> str:
@@ -40,15 +43,6 @@ async def _events(client: httpx.AsyncClient, headers: dict[str, str], run_id: st
     ):
         assert response.status_code == 200
         return await read_sse(response)
-
-
-async def _status(client: httpx.AsyncClient, headers: dict[str, str], run_id: str, status: str) -> dict[str, Any]:
-    async with asyncio.timeout(15):
-        while True:
-            body = (await client.get(f"/runs/{run_id}", headers=headers)).json()
-            if body["status"] == status:
-                return body
-            await asyncio.sleep(0.02)
 
 
 async def test_background_run_completes_and_replays(
@@ -125,23 +119,23 @@ async def test_cancel_queued_running_and_finished(
     slow = script(Sleep(30, "never"))
     await define("slow", slow.model)
     first = await _start(client, user_headers, "slow")
-    await _status(client, user_headers, first, "running")
+    await wait_for_status(client, first, "running", headers=user_headers)
     second = await _start(client, user_headers, "slow")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # several queue polls (0.05 s): a wrongly started run would be running by now
     assert (await client.get(f"/runs/{second}", headers=user_headers)).json()["status"] == "queued"
 
     queued = await client.post(f"/runs/{second}/cancel", headers=user_headers)
     assert (queued.status_code, queued.json()["status"]) == (200, "cancelled")
     assert names(await _events(client, user_headers, second)) == ["run.cancelled"]
 
-    for _ in range(500):
-        if slow.requests:
-            break
-        await asyncio.sleep(0.02)
+    async def thinking() -> bool:
+        return bool(slow.requests)
+
+    await until(thinking)
     running = await client.post(f"/runs/{first}/cancel", headers=user_headers)
     # 200 once stopped; on a loaded machine possibly 202 `cancel_pending` first (bounded wait).
     assert (running.status_code, running.json()["status"]) in {(200, "cancelled"), (202, "cancel_pending")}
-    stopped = await _status(client, user_headers, first, "cancelled")
+    stopped = await wait_for_status(client, first, "cancelled", headers=user_headers)
     assert (stopped["error"], stopped["usage"]["requests"]) == (None, 0)
     assert names(await _events(client, user_headers, first)) == ["run.started", "run.cancelled"]
     again = await client.post(f"/runs/{first}/cancel", headers=user_headers)
@@ -149,7 +143,7 @@ async def test_cancel_queued_running_and_finished(
 
     await define("quick", script("ok").model)
     done = await _start(client, user_headers, "quick")
-    await _status(client, user_headers, done, "completed")
+    await wait_for_status(client, done, "completed", headers=user_headers)
     finished = await client.post(f"/runs/{done}/cancel", headers=user_headers)
     assert finished.status_code == 409
     assert (finished.json()["error_type"], finished.json()["details"]) == ("Conflict", {"status": "completed"})
@@ -161,7 +155,7 @@ async def test_cancel_requires_action_clears_pending_calls(
     tool = {"type": "external", "name": "lookup", "parameters": {"type": "object", "properties": {}}}
     await define("asks", script(Call("lookup", {})).model, tools=[tool])
     run_id = await _start(client, user_headers, "asks")
-    paused = await _status(client, user_headers, run_id, "requires_action")
+    paused = await wait_for_status(client, run_id, "requires_action", headers=user_headers)
     assert paused["deferred"]["calls"][0]["tool_name"] == "lookup"
 
     cancelled = await client.post(f"/runs/{run_id}/cancel", headers=user_headers)

@@ -6,9 +6,10 @@ import httpx
 import pytest
 
 from app.runs.executor import RunExecutor
-from tests.runs.conftest import Define, wait_for_status
+from tests.runs.conftest import Define
 from tests.runs.scripts import Sleep, Slowly, script
 from tests.runs.sse import iter_sse
+from tests.waits import wait_for_status
 
 
 async def test_same_key_same_body_returns_the_first_run(
@@ -105,7 +106,7 @@ async def test_stream_disconnect_policy(
                 if event.event == "text.delta":
                     break
         expected = "cancelled" if policy == "cancel" else "completed"
-        run = await wait_for_status(http, run_id, user_headers, expected)
+        run = await wait_for_status(http, run_id, expected, headers=user_headers)
     if policy == "cancel":
         assert run["usage"]["requests"] == 1
         assert run["error"] is None
@@ -121,9 +122,10 @@ async def test_sync_disconnect_cancels(live_url: str, user_headers: dict[str, st
         with pytest.raises(httpx.ReadTimeout):
             await http.post("/agents/slow/run", json={"input": "x"}, headers=user_headers, timeout=0.3)
         runs = (await http.get("/runs", headers=user_headers)).json()["items"]
-        await wait_for_status(http, runs[0]["run_id"], user_headers, "cancelled")
+        await wait_for_status(http, runs[0]["run_id"], "cancelled", headers=user_headers)
 
 
+@pytest.mark.own_app
 async def test_shutdown_interrupts_running_runs(
     client: httpx.AsyncClient, user_headers: dict[str, str], define: Define, executor: RunExecutor
 ) -> None:

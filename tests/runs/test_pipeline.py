@@ -26,10 +26,11 @@ _ENDS = "('completed', 'failed', 'cancelled', 'requires_action')"
 
 
 @pytest.fixture
-def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+def settings(settings: Settings, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Reconcile looks at every live run at once; a test may shorten the store's patience (``indirect``)."""
-    update = {"reconcile_after_seconds": 0.0, **getattr(request, "param", {})}
-    return settings.model_copy(update=update)
+    for name, value in {"reconcile_after_seconds": 0.0, **getattr(request, "param", {})}.items():
+        monkeypatch.setattr(settings, name, value)
+    return settings
 
 
 @contextlib.asynccontextmanager

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from tests.doubles.openai_upstream import Hang, ScriptedUpstream, Text, ToolCall, ToolCalls, scripted_upstream
-from tests.runs.processes import Server, api_key, fresh_database, read_events, wait_run
+from tests.runs.processes import Server, api_key, fresh_database, read_events
 from tests.runs.sse import names
+from tests.waits import wait_for_status
 
 ENDPOINT = "upstream"
 CALCULATOR = {"type": "builtin", "name": "calculator"}
@@ -81,7 +82,7 @@ async def test_sigkill_then_restart_resumes_without_repeating_model_steps(
         await server.start()  # same executor id: DBOS recovers its own pending workflow at launch
 
         async with server.client(user) as http:
-            run = await wait_run(http, run_id, ("completed", "failed"))
+            run = await wait_for_status(http, run_id, "completed", "failed")
             events = await read_events(http, run_id)
     assert (run["status"], run["output"], run["worker"]) == ("completed", "the answer is 42", "replica-a")
     assert _tool_turns(upstream) == [False, True, True]  # step 1 once; step 2 again (it never finished)
@@ -108,11 +109,13 @@ async def test_another_replica_takes_over_and_serves_live_events(
             runner_name = (await http.get(f"/runs/{run_id}")).json()["worker"]
         runner, other = sorted(servers, key=lambda s: s.name != runner_name)
         async with other.client(user) as http:
-            follower = asyncio.create_task(read_events(http, run_id, within=40))
-            await asyncio.sleep(0.3)
+            streaming = asyncio.Event()
+            follower = asyncio.create_task(read_events(http, run_id, within=90, streaming=streaming))
+            async with asyncio.timeout(30):
+                await streaming.wait()  # the survivor serves the stream live when the runner dies
             await runner.kill()  # no shutdown code: the survivor notices the stale heartbeat
             events = await follower
-            run = await wait_run(http, run_id, ("completed", "failed"))
+            run = await wait_for_status(http, run_id, "completed", "failed")
     assert (run["status"], run["output"], run["worker"]) == ("completed", "the answer is 42", other.name)
     assert _tool_turns(upstream) == [False, True, True]
     assert names(events)[-1] == "run.completed"
@@ -133,15 +136,13 @@ async def test_cancel_reaches_the_process_running_the_run(
             runner_name = (await http.get(f"/runs/{run_id}")).json()["worker"]
         other = next(s for s in servers if s.name != runner_name)
         async with other.client(user) as http:
-            started = asyncio.get_running_loop().time()
             response = await http.post(f"/runs/{run_id}/cancel")
-            elapsed = asyncio.get_running_loop().time() - started
             events = await read_events(http, run_id)
             again = await http.post(f"/runs/{run_id}/cancel")
         await upstream.wait_for_disconnects(1)  # the model request was really stopped
     body: dict[str, Any] = response.json()
+    # 200 (not 202 ``cancel_pending``): the run stopped within AXON_CANCEL_WAIT_SECONDS, on another process.
     assert (response.status_code, body["status"], body["worker"]) == (200, "cancelled", runner_name)
-    assert elapsed < 3.0
     assert names(events) == ["run.started", "run.cancelled"]
     assert (again.status_code, again.json()["status"]) == (200, "cancelled")
 
@@ -164,7 +165,7 @@ async def test_graceful_shutdown_hands_background_runs_over(
         assert await runner.terminate() in (0, -15)  # uvicorn re-raises SIGTERM after its graceful shutdown
 
         async with other.client(user) as http:
-            run = await wait_run(http, run_id, ("completed", "failed"), within=20)
+            run = await wait_for_status(http, run_id, "completed", "failed")
             with contextlib.suppress(httpx.HTTPError):
                 listed = (await http.get("/runs")).json()["items"]
     assert (run["status"], run["output"], run["worker"]) == ("completed", "finished elsewhere", other.name)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.doubles.axon import define_agent, live_client, register_upstream, stored_events, wait_for_status
+from tests.doubles.axon import define_agent, live_client, register_upstream, stored_events
 from tests.doubles.openai_upstream import (
     Hang,
     Reply,
@@ -33,6 +33,7 @@ from tests.doubles.openai_upstream import (
     unauthorized,
 )
 from tests.runs.sse import SSEEvent, iter_sse
+from tests.waits import wait_for_status
 
 SEED = 20_261_121
 SCRIPTS = 36
@@ -186,7 +187,7 @@ async def test_every_stream_is_numbered_and_ends_exactly_once(
                 assert stored == as_tuples, where
             else:
                 assert not any(e.event in TERMINAL for e in streamed), where
-                await wait_for_status(live, user_headers, run_id, "cancelled")
+                await wait_for_status(live, run_id, "cancelled", headers=user_headers)
                 await upstream.wait_idle()  # a model request in flight was aborted
                 upstream.clear()  # replies the cancelled run never asked for
                 stored = await stored_events(app, run_id)

@@ -7,7 +7,8 @@ import httpx
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.models import Model
 
-from tests.runs.scripts import Call, Script, Sleep, script
+from tests.runs.scripts import Call, Script, Wait, script
+from tests.waits import until
 
 TOOLS = [{"type": "builtin", "name": "calculator"}, {"type": "builtin", "name": "current_time"}]
 
@@ -72,15 +73,17 @@ async def test_runs_extend_the_history_and_forks_branch_it(
 async def test_second_run_on_a_busy_session_is_session_busy(
     scripted_models: dict[str, Model], client: httpx.AsyncClient, user_headers: dict[str, str]
 ) -> None:
-    await _agent(scripted_models, client, user_headers, "slow", script(Sleep(0.8, "done"), "second").model)
+    release = asyncio.Event()  # the first run holds the session until the test lets it answer
+    await _agent(scripted_models, client, user_headers, "slow", script(Wait(release, "done"), "second").model)
     session_id = await _session(client, user_headers, "slow")
     first = asyncio.create_task(
         client.post("/agents/slow/run", json={"input": "one", "session_id": session_id}, headers=user_headers)
     )
-    for _ in range(100):
-        if (await client.get(f"/sessions/{session_id}", headers=user_headers)).json()["active_run_id"]:
-            break
-        await asyncio.sleep(0.02)
+
+    async def running() -> bool:
+        return bool((await client.get(f"/sessions/{session_id}", headers=user_headers)).json()["active_run_id"])
+
+    await until(running)
 
     busy = await client.post("/agents/slow/run", json={"input": "two", "session_id": session_id}, headers=user_headers)
     deleting = await client.delete(f"/sessions/{session_id}", headers=user_headers)
@@ -89,6 +92,7 @@ async def test_second_run_on_a_busy_session_is_session_busy(
     assert busy.headers["retry-after"] == "1"
     assert {k: busy.json()[k] for k in ("error_type", "retryable")} == {"error_type": "SessionBusy", "retryable": True}
     assert deleting.status_code == 409
+    release.set()
     assert (await first).status_code == 200
     later = await client.post("/agents/slow/run", json={"input": "two", "session_id": session_id}, headers=user_headers)
     assert later.status_code == 200

@@ -70,14 +70,11 @@ def make_deps(services: ToolTestServices, *, agent_name: str = "support", lineag
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """The app's settings, plus a non-admin executor allowlist and a webhook origin."""
-    return settings.model_copy(
-        update={
-            "executable_tools": ["calculator", "word_count", "fail_loudly", "whoami"],
-            "webhook_allowlist": ["https://orchestrator.internal"],
-        }
-    )
+def settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The app's settings, plus a non-admin executor allowlist and a webhook origin (for this test only)."""
+    monkeypatch.setattr(settings, "executable_tools", ["calculator", "word_count", "fail_loudly", "whoami"])
+    monkeypatch.setattr(settings, "webhook_allowlist", ["https://orchestrator.internal"])
+    return settings
 
 
 def declarations(*tools: dict[str, Any]) -> list[ToolDeclaration]:
