@@ -1,6 +1,7 @@
 """One error class tree, one envelope (API.md §4) for every non-2xx response."""
 
 import logging
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any, Literal, get_args
 
@@ -9,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 logger = logging.getLogger("axon.errors")
 
@@ -242,19 +244,38 @@ def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-def render(error: AppError, request_id: str | None) -> JSONResponse:
+ErrorShape = Callable[[ErrorEnvelope, int], dict[str, Any]]
+"""Another wire shape of the envelope for a family of routes (the OpenAI doors' ``{"error": {…}}``)."""
+
+
+def install_error_shapes(app: FastAPI, shapes: Mapping[str, ErrorShape]) -> None:
+    """Render errors of requests whose path starts with a prefix in ``shapes`` with that shape."""
+    app.state.error_shapes = dict(shapes)
+
+
+def shape_for(scope: Scope) -> ErrorShape | None:
+    """The error shape registered for this request's path, if any."""
+    state = getattr(scope.get("app"), "state", None)
+    shapes: dict[str, ErrorShape] = getattr(state, "error_shapes", None) or {}
+    path: str = scope.get("path", "")
+    return next((shape for prefix, shape in shapes.items() if path.startswith(prefix)), None)
+
+
+def render(error: AppError, request_id: str | None, shape: ErrorShape | None = None) -> JSONResponse:
     envelope = error.envelope(request_id)
     headers = dict(error.headers)
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    headers["x-should-retry"] = "true" if error.retryable else "false"
     if request_id:
         headers["X-Request-ID"] = request_id
-    return JSONResponse(envelope.model_dump(mode="json"), status_code=error.status_code, headers=headers)
+    body = shape(envelope, error.status_code) if shape else envelope.model_dump(mode="json")
+    return JSONResponse(body, status_code=error.status_code, headers=headers)
 
 
 async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return render(exc, request_id_of(request))
+    return render(exc, request_id_of(request), shape_for(request.scope))
 
 
 async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -264,7 +285,7 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
         for err in exc.errors()
     ]
     error = InvalidRequest("Request is invalid.", details={"errors": fields})
-    return render(error, request_id_of(request))
+    return render(error, request_id_of(request), shape_for(request.scope))
 
 
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -281,7 +302,7 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     headers = {**kind("").headers, **(exc.headers or {})} if kind is Unauthorized else dict(exc.headers or {})
     error = AppError(message, status_code=kind.status_code, retryable=kind.retryable, headers=headers)
     error.error_type = kind.error_type
-    return render(error, request_id_of(request))
+    return render(error, request_id_of(request), shape_for(request.scope))
 
 
 def _phrase(status_code: int) -> str:
@@ -294,7 +315,7 @@ def _phrase(status_code: int) -> str:
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
     request_id = request_id_of(request)
     logger.exception("unhandled error (request_id=%s)", request_id, exc_info=exc)
-    return render(InternalError("Internal server error."), request_id)
+    return render(InternalError("Internal server error."), request_id, shape_for(request.scope))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -6,7 +6,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, render
+from app.errors import PayloadTooLarge, render, shape_for
 
 MAX_REQUEST_ID_LENGTH = 128
 
@@ -55,7 +55,7 @@ class BodyLimitMiddleware:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             request_id: str | None = scope.get("state", {}).get("request_id")
-            response = render(PayloadTooLarge(self._message()), request_id)
+            response = render(PayloadTooLarge(self._message()), request_id, shape_for(scope))
             await response(scope, receive, send)
             return
 
