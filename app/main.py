@@ -15,7 +15,7 @@ from app.auth.ratelimit import LoginLimiter
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.db import Database
-from app.doors import openai_chat, openai_common
+from app.doors import open_responses, openai_chat, openai_common
 from app.doors.openai_errors import OPENAI_PREFIX, openai_error_body
 from app.errors import ErrorEnvelope, install_error_handlers, install_error_shapes
 from app.health.router import router as health_router
@@ -99,7 +99,11 @@ def create_app(settings: Settings | None = None, *, model_resolver: ModelResolve
     routers = (health_router, auth_router, tools_router, agents_router, model_endpoints_router, runs_router)
     for router in (*routers, sessions_router):
         app.include_router(router)
-    for door in (openai_common.router, openai_chat.router):  # the OpenAI-compatible front door (/v1)
+    for door in (
+        openai_common.router,
+        openai_chat.router,
+        open_responses.router,
+    ):  # the OpenAI-compatible front door (/v1)
         app.include_router(door)
     _publish_envelope_schema(app)
     return app
