@@ -283,12 +283,15 @@ def _state_of(run: Run, event: RunEventOut) -> RunState:
             result.status, result.output, result.deferred, result.usage, result.messages, None, result.finished_at
         )
     status = "failed" if event.event == "run.failed" else "cancelled"
-    usage = Usage.model_validate((event.data.get("details") or {}).get("usage") or event.data.get("usage") or {})
+    details: dict[str, Any] = event.data.get("details") or {}
+    usage = Usage.model_validate(details.get("usage") or event.data.get("usage") or {})
     return RunState(status, None, None, usage, [], event.data if status == "failed" else None, None)
 
 
 _ERRORS = openai_error_responses(400, 401, 404, 409, 429, 502, 503, 504)
-_STREAM = {200: {"content": {"text/event-stream": {}}, "description": "The response, or its typed events."}}
+_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "The response, or its typed events."}
+}
 
 
 @router.post(

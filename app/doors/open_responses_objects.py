@@ -73,7 +73,7 @@ def chat_messages(
 
 def input_items(raw: str | list[dict[str, Any]], response_id: uuid.UUID) -> list[dict[str, Any]]:
     """The request's input as stored items, each with an ``id`` (`GET /v1/responses/{id}/input_items`)."""
-    items = [{"type": "message", "role": "user", "content": raw}] if isinstance(raw, str) else raw
+    items: list[dict[str, Any]] = [{"type": "message", "role": "user", "content": raw}] if isinstance(raw, str) else raw
     stored: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         kind = item.get("type", "message")
@@ -82,7 +82,7 @@ def input_items(raw: str | list[dict[str, Any]], response_id: uuid.UUID) -> list
             role = item.get("role", "user")
             content = item.get("content", "")
             part = "output_text" if role == "assistant" else "input_text"
-            parts = [{"type": part, "text": content}] if isinstance(content, str) else content
+            parts: list[dict[str, Any]] = [{"type": part, "text": content}] if isinstance(content, str) else content
             if role == "assistant":
                 parts = [{"annotations": [], **p} for p in parts]
             stored.append({"id": item_id, "type": "message", "role": role, "content": parts, "status": "completed"})
@@ -144,7 +144,7 @@ def output_text(run: Run, state: RunState) -> str | None:
 
 
 def message_item(run: Run, text: str, status: str = "completed") -> dict[str, Any]:
-    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    part: dict[str, Any] = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
     return {"id": f"msg_{run.id.hex}", "type": "message", "role": "assistant", "status": status, "content": [part]}
 
 
@@ -268,7 +268,7 @@ class StreamWriter:
         index = 0
         if self.text is not None:
             ids = {"item_id": f"msg_{self.run.id.hex}", "output_index": 0}
-            part = {"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}
+            part: dict[str, Any] = {"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}
             yield self.event("response.output_text.done", **ids, content_index=0, text=self.text, logprobs=[])
             yield self.event("response.content_part.done", **ids, content_index=0, part=part)
             yield self.event("response.output_item.done", output_index=0, item=message_item(self.run, self.text))
