@@ -63,8 +63,7 @@ class StartedRun:
 
 def fingerprint(op: str, target: str, body: BaseModel, extras: RunExtras | None = None) -> str:
     request: dict[str, Any] = {"op": op, "target": target, "body": body.model_dump(mode="json")}
-    if extras is not None:
-        request["extras"] = extras.model_dump(mode="json")
+    request |= {"extras": extras.model_dump(mode="json")} if extras is not None else {}
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -113,10 +112,7 @@ class Admission:
         request_id: str | None,
         extras: RunExtras | None = None,
     ) -> StartedRun:
-        """Validate the request, store the run and start it (or find the run this key already started).
-
-        ``extras``: instructions and caller tools a protocol door adds to the definition for this run.
-        """
+        """Validate the request, store the run and start it (or find the one this key started); ``extras``: a door's."""
         self.executor.check_accepting()
         fp = fingerprint("background" if mode == "background" else "run", str(agent.id), body, extras)
         if idempotency_key and (existing := await _by_key(session, principal.user_id, idempotency_key)):
@@ -173,10 +169,7 @@ class Admission:
         request_id: str | None,
         extras: RunExtras | None = None,
     ) -> StartedRun:
-        """Continue a `requires_action` run as a new run linked by ``parent_run_id`` (owned like the parent).
-
-        The continuation keeps the parent's `RunExtras` unless the caller (a protocol door) gives new ones.
-        """
+        """Continue a `requires_action` run as a new run linked by ``parent_run_id`` (owned like the parent)."""
         self.executor.check_accepting()
         fp = fingerprint("resume", str(parent.id), body, extras)
         if idempotency_key and (existing := await _by_key(session, parent.owner_id, idempotency_key)):
@@ -193,6 +186,7 @@ class Admission:
         owner = await owner_principal(session, principal, parent)
         agent = await get_visible_agent(session, owner, str(parent.agent_id))
         version = await self._version(session, agent, parent.agent_version)
+        kept = extras if extras is not None else parent.run_options.extras  # a door's tools and instructions
         run = self._new_run(
             uuid.uuid4(),
             parent.owner_id,
@@ -202,14 +196,7 @@ class Admission:
             input=None,
             deps=body.deps if body.deps is not None else parent.deps,
             history=[*(parent.message_history or []), *(parent.messages or [])],
-            options=self._options(
-                body.model_settings,
-                body.usage_limits,
-                body.deadline_ms,
-                request_id,
-                None,
-                extras if extras is not None else parent.run_options.extras,
-            ),
+            options=self._options(body.model_settings, body.usage_limits, body.deadline_ms, request_id, None, kept),
             metadata=body.metadata if body.metadata is not None else parent.run_metadata,
             session_id=parent.session_id,
         )

@@ -187,3 +187,17 @@ REQUIRED = (
     "safety_identifier",
     "prompt_cache_key",
 )
+
+
+async def test_background_with_function_tools(sdk: openai.AsyncOpenAI, define: Define) -> None:
+    """The caller's tools are stored with the run: the durable (DBOS) run gets them too."""
+    await define("weather", script(Call("get_weather", {"city": "Oslo"}, id="call_b1")).model)
+    response = await sdk.responses.create(model="weather", input="Oslo?", tools=[WEATHER], background=True)  # pyright: ignore[reportArgumentType]
+    for _ in range(300):
+        response = await sdk.responses.retrieve(response.id)
+        if response.status != "queued" and response.status != "in_progress":
+            break
+        await asyncio.sleep(0.02)
+    assert response.status == "completed"
+    assert [(item.type, getattr(item, "call_id", None)) for item in response.output] == [("function_call", "call_b1")]
+    assert [tool.type for tool in response.tools] == ["function"]
