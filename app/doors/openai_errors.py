@@ -97,7 +97,9 @@ def _param(details: dict[str, Any] | list[Any] | None) -> str | None:
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    return re.sub(
+        r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name
+    ).lower()  # ModelHTTPError → model_http_error
 
 
 def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

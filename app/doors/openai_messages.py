@@ -158,6 +158,7 @@ def _history(turns: list[tuple[int, UserMessage | AssistantMessage | ToolMessage
             for call in message.tool_calls or []:
                 names[call.id] = call.function.name
                 parts.append(ToolCallPart(call.function.name, call.function.arguments, tool_call_id=call.id))
-            history.append(ModelResponse(parts=parts))
+            if parts:  # an empty assistant turn says nothing to replay
+                history.append(ModelResponse(parts=parts))
     flush()
     return history

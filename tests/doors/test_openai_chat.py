@@ -2,6 +2,7 @@
 
 import httpx
 import openai
+from dirty_equals import IsInt
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic_ai.messages import ModelRequest, ToolReturnPart, UserPromptPart
 
@@ -150,3 +151,22 @@ async def test_structured_output_is_the_content(sdk: openai.AsyncOpenAI, define:
     )
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == '{"risk":3}'
+
+
+async def test_wire_shapes_validate_strictly(define: Define, live_url: str, user_headers: dict[str, str]) -> None:
+    """The SDK builds its objects without validation: check the raw JSON against its types ourselves."""
+    await define("greeter", script("Hello there").model)
+    body = {"model": "greeter", "messages": [{"role": "user", "content": "Hi"}]}
+    async with httpx.AsyncClient(base_url=live_url, headers=user_headers) as raw:
+        ChatCompletion.model_validate((await raw.post("/v1/chat/completions", json=body)).json())
+        streamed = body | {"stream": True, "stream_options": {"include_usage": True}}
+        async with raw.stream("POST", "/v1/chat/completions", json=streamed) as answer:
+            lines = [line async for line in answer.aiter_lines() if line.startswith("data: ")]
+        models = (await raw.get("/v1/models")).json()
+    assert lines[-1] == "data: [DONE]"
+    for line in lines[:-1]:
+        ChatCompletionChunk.model_validate_json(line.removeprefix("data: "))
+    assert models == {
+        "object": "list",
+        "data": [{"id": "greeter", "object": "model", "created": IsInt(), "owned_by": "you"}],
+    }

@@ -108,6 +108,11 @@ async def test_failed_run_not_retryable_is_sent_once(
     assert (caught.value.status_code, body["error_type"], body["retryable"]) == (502, "ModelHTTPError", False)
     runs = (await client.get("/runs", headers=user_headers)).json()["items"]
     assert [(run["run_id"], run["status"]) for run in runs] == [(body["run_id"], "failed")]
+    async with _counting_sdk(live_url, user_headers, sent) as sdk:
+        failed = await sdk.responses.retrieve(body["run_id"])  # any run reads as a response
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert failed.error.code == "model_http_error"  # pyright: ignore[reportUnnecessaryComparison]
 
 
 async def test_overloaded_is_retried(app: FastAPI, define: Define, live_url: str, user_headers: dict[str, str]) -> None:
