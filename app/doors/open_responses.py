@@ -210,11 +210,8 @@ async def _admit(
     if previous is not None and previous.status == "requires_action":
         pending = Deferred.model_validate(previous.deferred or {"calls": [], "approvals": []})
         outputs = {m.tool_call_id: m.content for m in messages if isinstance(m, convert.ToolMessage)}
-        if (
-            previous.resumed_by is not None
-            or len(outputs) != len(messages)
-            or set(outputs) != {c.tool_call_id for c in pending.calls}
-        ):
+        # An already resumed one goes on to `resume` too: an Idempotency-Key retry replays, else a 409.
+        if len(outputs) != len(messages) or set(outputs) != {c.tool_call_id for c in pending.calls}:
             raise UnsupportedParameter(
                 "input",
                 "The previous response is waiting for the output of its function calls "

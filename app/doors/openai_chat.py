@@ -158,8 +158,17 @@ def model_settings(body: ChatRequest) -> dict[str, Any] | None:
     return {key: value for key, value in settings.items() if value is not None} or None
 
 
-async def find_paused(session: AsyncSession, principal: Principal, target: Target, ids: set[str]) -> Run | None:
-    """The caller's newest paused (not yet resumed) run on this agent whose pending calls are exactly ``ids``."""
+async def find_paused(
+    session: AsyncSession, principal: Principal, target: Target, ids: set[str], idempotency_key: str | None
+) -> Run | None:
+    """The caller's newest paused (not yet resumed) run on this agent whose pending calls are exactly ``ids``;
+    or, for a retry, the run this ``Idempotency-Key`` already resumed (`Admission.resume` then replays)."""
+    if idempotency_key is not None:
+        done = await session.scalar(
+            select(Run).where(Run.owner_id == principal.user_id, Run.idempotency_key == idempotency_key)
+        )
+        if done is not None and done.parent_run_id is not None:
+            return await session.get(Run, done.parent_run_id)
     rows = await session.scalars(
         select(Run)
         .where(
@@ -234,7 +243,7 @@ async def _admit(
     request_id: str | None,
 ) -> StartedRun:
     if chat.tool_results:
-        parent = await find_paused(session, principal, target, set(chat.tool_results))
+        parent = await find_paused(session, principal, target, set(chat.tool_results), idempotency_key)
         if parent is not None:
             resume = ResumeRequest(tool_results=chat.tool_results, model_settings=settings, metadata=body.metadata)
             return await admission.resume(

@@ -82,6 +82,27 @@ async def test_tool_round_trip_resumes_the_paused_run(
     assert second.choices[0].finish_reason == "stop"
     run = (await client.get(f"/runs/{second.id}", headers=user_headers)).json()
     assert run["parent_run_id"] == first.id
+    assert len(model.requests) == 2
+
+
+async def test_tool_round_trip_retried_with_the_same_key(sdk: openai.AsyncOpenAI, define: Define) -> None:
+    model = script(Call("get_weather", {"city": "Oslo"}, id="call_k1"), lambda m, _i: f"It is {_returned(m).content}.")
+    await define("weather", model.model)
+    hi = {"role": "user", "content": "Weather in Oslo?"}
+    first = await sdk.chat.completions.create(model="weather", messages=[hi], tools=[WEATHER])  # pyright: ignore[reportArgumentType]
+    follow_up = [
+        hi,
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": "call_k1", "content": "sunny"},
+    ]
+    key = {"Idempotency-Key": "tool-answer-1"}
+    answers = [
+        await sdk.chat.completions.create(model="weather", messages=follow_up, tools=[WEATHER], extra_headers=key)  # pyright: ignore[reportArgumentType]
+        for _ in range(2)
+    ]
+    assert answers[0].id == answers[1].id
+    assert answers[1].choices[0].message.content == "It is sunny."
+    assert len(model.requests) == 2  # the retry did not call the model again
 
 
 async def test_tool_results_without_a_paused_run_become_history(sdk: openai.AsyncOpenAI, define: Define) -> None:
