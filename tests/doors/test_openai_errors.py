@@ -10,6 +10,8 @@ import pytest
 from fastapi import FastAPI
 from pydantic_ai.exceptions import ModelHTTPError
 
+from app.doors.openai_errors import openai_error_body
+from app.errors import Forbidden, Overloaded, RateLimited
 from tests.runs.conftest import Define
 from tests.runs.scripts import script
 
@@ -138,3 +140,24 @@ async def test_failure_mid_stream_is_an_error_chunk(sdk: openai.AsyncOpenAI, def
             pass
     body: Any = caught.value.body
     assert body["error_type"] == "ModelHTTPError"
+
+
+def test_every_status_has_openai_type() -> None:
+    """The shape of statuses the tests cannot provoke through a live run (429 comes from the rate limiters)."""
+    limited = RateLimited("Slow down.", retry_after=3.0).envelope("req-1")
+    assert openai_error_body(limited, 429) == {
+        "error": {
+            "message": "Slow down.",
+            "type": "rate_limit_error",
+            "param": None,
+            "code": "rate_limited",
+            "error_type": "RateLimited",
+            "details": None,
+            "retryable": True,
+            "retry_after": 3.0,
+            "run_id": None,
+            "request_id": "req-1",
+        }
+    }
+    assert openai_error_body(Overloaded("Busy.").envelope(), 503)["error"]["type"] == "server_error"
+    assert openai_error_body(Forbidden("No.").envelope(), 403)["error"]["type"] == "permission_error"

@@ -3,6 +3,7 @@
 import httpx
 import openai
 import pytest
+from fastapi import FastAPI
 from openai.types import Model
 
 from tests.runs.conftest import Define
@@ -74,3 +75,16 @@ async def test_streamed_run_cancelled_when_the_client_leaves(
 
     run = await wait_for_status(client, first.id, user_headers, "cancelled")
     assert run["status"] == "cancelled"
+
+
+async def test_deadline_bounds_the_run(
+    app: FastAPI, define: Define, live_url: str, user_headers: dict[str, str]
+) -> None:
+    await define("slow", script(Sleep(5)).model)
+    app.state.admission.settings.default_deadline_ms = 200
+    key = user_headers["Authorization"].removeprefix("Bearer ")
+    async with openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=key, max_retries=0) as sdk:
+        with pytest.raises(openai.APIStatusError) as caught:
+            await sdk.chat.completions.create(model="slow", messages=[{"role": "user", "content": "Hi"}])
+    assert (caught.value.status_code, caught.value.code) == (504, "deadline_exceeded")
+    assert caught.value.response.headers["x-should-retry"] == "true"
