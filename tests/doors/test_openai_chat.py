@@ -8,6 +8,7 @@ from pydantic_ai.messages import ModelRequest, ToolReturnPart, UserPromptPart
 
 from tests.runs.conftest import Define
 from tests.runs.scripts import Call, Out, script
+from tests.runs.sse import names, read_sse
 
 
 async def test_plain_completion(
@@ -36,6 +37,8 @@ async def test_plain_completion(
     run = (await client.get(f"/runs/{answer.id}", headers=user_headers)).json()
     assert run["status"] == "completed"
     assert run["input"] == "How are you?"
+    async with client.stream("GET", f"/runs/{answer.id}/events", headers=user_headers) as replay:
+        assert names(await read_sse(replay)) == ["run.started", "text.delta", "run.completed"]
 
 
 WEATHER = {
