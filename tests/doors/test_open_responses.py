@@ -30,7 +30,7 @@ def _returned(messages: list[object]) -> ToolReturnPart:
 
 
 async def test_text_response(
-    sdk: openai.AsyncOpenAI, define: Define, client: httpx.AsyncClient, user_headers: dict[str, str]
+    sdk: openai.AsyncOpenAI, define: Define, client: httpx.AsyncClient, user_headers: dict[str, str], live_url: str
 ) -> None:
     model = script("Hello there friend")
     await define("greeter", model.model)
@@ -51,6 +51,15 @@ async def test_text_response(
     assert [(i.type, getattr(i, "role", None)) for i in items.data] == [("message", "user")]
     run = (await client.get(f"/runs/{response.id}", headers=user_headers)).json()
     assert run["status"] == "completed"
+    # The SDK builds its objects without validation: check the raw JSON against its types ourselves.
+    async with httpx.AsyncClient(base_url=live_url, headers=user_headers) as raw:
+        created = (await raw.post("/v1/responses", json={"model": "greeter", "input": "Hi"})).json()
+        Response.model_validate(created, strict=False)
+        assert set(REQUIRED) <= set(created)
+        fetched = (await raw.get(f"/v1/responses/{created['id']}")).json()
+        assert fetched == created
+        items = (await raw.get(f"/v1/responses/{created['id']}/input_items")).json()
+        ResponseItemList.model_validate(items)
 
 
 async def test_function_call_round_trip_and_previous_response(sdk: openai.AsyncOpenAI, define: Define) -> None:
@@ -128,7 +137,7 @@ async def test_background_and_cancel(
     assert (await sdk.responses.retrieve(response.id)).status == "cancelled"
 
 
-async def test_background_completes(sdk: openai.AsyncOpenAI, define: Define) -> None:
+async def test_background_runs(sdk: openai.AsyncOpenAI, define: Define) -> None:
     await define("greeter", script("Done in the background").model)
     response = await sdk.responses.create(model="greeter", input="Hi", background=True)
     for _ in range(300):
@@ -139,19 +148,16 @@ async def test_background_completes(sdk: openai.AsyncOpenAI, define: Define) -> 
     assert response.output_text == "Done in the background"
     items = await sdk.responses.input_items.list(response.id)
     assert [item.type for item in items.data] == ["message"]
-
-
-async def test_wire_shapes_validate_strictly(define: Define, live_url: str, user_headers: dict[str, str]) -> None:
-    """The SDK builds its objects without validation: check the raw JSON against its types ourselves."""
-    await define("greeter", script("Hello").model)
-    async with httpx.AsyncClient(base_url=live_url, headers=user_headers) as raw:
-        created = (await raw.post("/v1/responses", json={"model": "greeter", "input": "Hi"})).json()
-        Response.model_validate(created, strict=False)
-        assert set(REQUIRED) <= set(created)
-        fetched = (await raw.get(f"/v1/responses/{created['id']}")).json()
-        assert fetched == created
-        items = (await raw.get(f"/v1/responses/{created['id']}/input_items")).json()
-        ResponseItemList.model_validate(items)
+    await define("weather", script(Call("get_weather", {"city": "Oslo"}, id="call_b1")).model)
+    response = await sdk.responses.create(model="weather", input="Oslo?", tools=[WEATHER], background=True)  # pyright: ignore[reportArgumentType]
+    for _ in range(300):
+        response = await sdk.responses.retrieve(response.id)
+        if response.status != "queued" and response.status != "in_progress":
+            break
+        await asyncio.sleep(0.02)
+    assert response.status == "completed"
+    assert [(item.type, getattr(item, "call_id", None)) for item in response.output] == [("function_call", "call_b1")]
+    assert [tool.type for tool in response.tools] == ["function"]
 
 
 REQUIRED = (
@@ -187,17 +193,3 @@ REQUIRED = (
     "safety_identifier",
     "prompt_cache_key",
 )
-
-
-async def test_background_with_function_tools(sdk: openai.AsyncOpenAI, define: Define) -> None:
-    """The caller's tools are stored with the run: the durable (DBOS) run gets them too."""
-    await define("weather", script(Call("get_weather", {"city": "Oslo"}, id="call_b1")).model)
-    response = await sdk.responses.create(model="weather", input="Oslo?", tools=[WEATHER], background=True)  # pyright: ignore[reportArgumentType]
-    for _ in range(300):
-        response = await sdk.responses.retrieve(response.id)
-        if response.status != "queued" and response.status != "in_progress":
-            break
-        await asyncio.sleep(0.02)
-    assert response.status == "completed"
-    assert [(item.type, getattr(item, "call_id", None)) for item in response.output] == [("function_call", "call_b1")]
-    assert [tool.type for tool in response.tools] == ["function"]

@@ -12,7 +12,7 @@ from tests.runs.sse import names, read_sse
 
 
 async def test_plain_completion(
-    sdk: openai.AsyncOpenAI, define: Define, client: httpx.AsyncClient, user_headers: dict[str, str]
+    sdk: openai.AsyncOpenAI, define: Define, client: httpx.AsyncClient, user_headers: dict[str, str], live_url: str
 ) -> None:
     model = script("Hello there friend")
     await define("greeter", model.model)
@@ -39,6 +39,21 @@ async def test_plain_completion(
     assert run["input"] == "How are you?"
     async with client.stream("GET", f"/runs/{answer.id}/events", headers=user_headers) as replay:
         assert names(await read_sse(replay)) == ["run.started", "text.delta", "run.completed"]
+    # The SDK builds its objects without validation: check the raw JSON against its types ourselves.
+    body = {"model": "greeter", "messages": [{"role": "user", "content": "Hi"}]}
+    async with httpx.AsyncClient(base_url=live_url, headers=user_headers) as raw:
+        ChatCompletion.model_validate((await raw.post("/v1/chat/completions", json=body)).json())
+        streamed = body | {"stream": True, "stream_options": {"include_usage": True}}
+        async with raw.stream("POST", "/v1/chat/completions", json=streamed) as answer:
+            lines = [line async for line in answer.aiter_lines() if line.startswith("data: ")]
+        models = (await raw.get("/v1/models")).json()
+    assert lines[-1] == "data: [DONE]"
+    for line in lines[:-1]:
+        ChatCompletionChunk.model_validate_json(line.removeprefix("data: "))
+    assert models == {
+        "object": "list",
+        "data": [{"id": "greeter", "object": "model", "created": IsInt(), "owned_by": "you"}],
+    }
 
 
 WEATHER = {
@@ -131,7 +146,7 @@ async def test_tool_results_without_a_paused_run_become_history(sdk: openai.Asyn
     assert isinstance(first_request.parts[0], UserPromptPart)
 
 
-async def test_stream_with_usage(sdk: openai.AsyncOpenAI, define: Define) -> None:
+async def test_streams(sdk: openai.AsyncOpenAI, define: Define) -> None:
     await define("greeter", script("Hello there friend").model)
     stream = await sdk.chat.completions.create(
         model="greeter",
@@ -148,9 +163,6 @@ async def test_stream_with_usage(sdk: openai.AsyncOpenAI, define: Define) -> Non
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.total_tokens > 0
-
-
-async def test_stream_tool_calls(sdk: openai.AsyncOpenAI, define: Define) -> None:
     await define("weather", script(Call("get_weather", {"city": "Oslo"}, id="call_s1")).model)
     stream = await sdk.chat.completions.create(
         model="weather", messages=[{"role": "user", "content": "Oslo?"}], tools=[WEATHER], stream=True
@@ -175,22 +187,3 @@ async def test_structured_output_is_the_content(sdk: openai.AsyncOpenAI, define:
     )
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == '{"risk":3}'
-
-
-async def test_wire_shapes_validate_strictly(define: Define, live_url: str, user_headers: dict[str, str]) -> None:
-    """The SDK builds its objects without validation: check the raw JSON against its types ourselves."""
-    await define("greeter", script("Hello there").model)
-    body = {"model": "greeter", "messages": [{"role": "user", "content": "Hi"}]}
-    async with httpx.AsyncClient(base_url=live_url, headers=user_headers) as raw:
-        ChatCompletion.model_validate((await raw.post("/v1/chat/completions", json=body)).json())
-        streamed = body | {"stream": True, "stream_options": {"include_usage": True}}
-        async with raw.stream("POST", "/v1/chat/completions", json=streamed) as answer:
-            lines = [line async for line in answer.aiter_lines() if line.startswith("data: ")]
-        models = (await raw.get("/v1/models")).json()
-    assert lines[-1] == "data: [DONE]"
-    for line in lines[:-1]:
-        ChatCompletionChunk.model_validate_json(line.removeprefix("data: "))
-    assert models == {
-        "object": "list",
-        "data": [{"id": "greeter", "object": "model", "created": IsInt(), "owned_by": "you"}],
-    }

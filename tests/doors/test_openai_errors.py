@@ -29,11 +29,20 @@ def _counting_sdk(live_url: str, headers: dict[str, str], sent: list[str], **opt
     return openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=key, http_client=http, **options)
 
 
-async def test_unauthorized(live_url: str) -> None:
-    async with openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key="axk_wrong") as sdk:
-        with pytest.raises(openai.AuthenticationError) as caught:
-            await sdk.models.list()
-    error = caught.value
+async def test_unauthorized_and_not_found(sdk: openai.AsyncOpenAI, live_url: str) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        await sdk.chat.completions.create(model="nobody", messages=[{"role": "user", "content": "Hi"}])
+    assert caught.value.code == "not_found"
+    with pytest.raises(openai.NotFoundError):
+        await sdk.responses.retrieve(str(uuid.uuid4()))
+    with pytest.raises(openai.NotFoundError):
+        await sdk.models.retrieve("nobody")
+    with pytest.raises(openai.NotFoundError):  # an unknown /v1 route is OpenAI-shaped too
+        await sdk.get("/nothing-here", cast_to=object)
+    async with openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key="axk_wrong") as stranger:
+        with pytest.raises(openai.AuthenticationError) as refused:
+            await stranger.models.list()
+    error = refused.value
     assert error.status_code == 401
     assert error.response.headers["x-should-retry"] == "false"
     body: Any = error.body
@@ -49,18 +58,6 @@ async def test_unauthorized(live_url: str) -> None:
         "run_id": None,
         "request_id": error.response.headers["x-request-id"],
     }
-
-
-async def test_not_found(sdk: openai.AsyncOpenAI) -> None:
-    with pytest.raises(openai.NotFoundError) as caught:
-        await sdk.chat.completions.create(model="nobody", messages=[{"role": "user", "content": "Hi"}])
-    assert caught.value.code == "not_found"
-    with pytest.raises(openai.NotFoundError):
-        await sdk.responses.retrieve(str(uuid.uuid4()))
-    with pytest.raises(openai.NotFoundError):
-        await sdk.models.retrieve("nobody")
-    with pytest.raises(openai.NotFoundError):  # an unknown /v1 route is OpenAI-shaped too
-        await sdk.get("/nothing-here", cast_to=object)
 
 
 async def test_unsupported_and_invalid_parameters(sdk: openai.AsyncOpenAI, define: Define) -> None:
@@ -83,7 +80,9 @@ async def test_unsupported_and_invalid_parameters(sdk: openai.AsyncOpenAI, defin
     assert caught.value.param == "messages"
 
 
-async def test_conflict_is_sent_once(define: Define, live_url: str, user_headers: dict[str, str]) -> None:
+async def test_non_retryable_errors_are_sent_once(
+    define: Define, live_url: str, user_headers: dict[str, str], client: httpx.AsyncClient
+) -> None:
     """The SDK retries 409s by default; `x-should-retry: false` stops it: exactly one request."""
     await define("greeter", script("Hi").model)
     sent: list[str] = []
@@ -94,12 +93,7 @@ async def test_conflict_is_sent_once(define: Define, live_url: str, user_headers
             await sdk.responses.cancel(done.id)
     assert sent == [f"POST /v1/responses/{done.id}/cancel"]
     assert caught.value.response.headers["x-should-retry"] == "false"
-
-
-async def test_failed_run_not_retryable_is_sent_once(
-    define: Define, live_url: str, user_headers: dict[str, str], client: httpx.AsyncClient
-) -> None:
-    """A 502 the SDK would retry on its own, but the upstream said 400: one request, one run."""
+    # A 502 the SDK would retry on its own, but the upstream said 400: one request, one run.
     await define("broken", script(_upstream_400).model)
     sent: list[str] = []
     async with _counting_sdk(live_url, user_headers, sent) as sdk:
@@ -109,7 +103,9 @@ async def test_failed_run_not_retryable_is_sent_once(
     body: Any = caught.value.body
     assert (caught.value.status_code, body["error_type"], body["retryable"]) == (502, "ModelHTTPError", False)
     runs = (await client.get("/runs", headers=user_headers)).json()["items"]
-    assert [(run["run_id"], run["status"]) for run in runs] == [(body["run_id"], "failed")]
+    assert [(run["run_id"], run["status"]) for run in runs if run["agent"]["name"] == "broken"] == [
+        (body["run_id"], "failed")
+    ]
     async with _counting_sdk(live_url, user_headers, sent) as sdk:
         failed = await sdk.responses.retrieve(body["run_id"])  # any run reads as a response
     assert failed.status == "failed"

@@ -54,7 +54,9 @@ async def test_idempotency_key(
     assert [run["run_id"] for run in listed] == [first.id]
 
 
-async def test_usage_limits_bound_the_run(sdk: openai.AsyncOpenAI, define: Define) -> None:
+async def test_limits_bound_the_run(
+    sdk: openai.AsyncOpenAI, define: Define, app: FastAPI, live_url: str, user_headers: dict[str, str]
+) -> None:
     looping = script(Call("calculator", {"expression": "1+1"}))
     await define(
         "looper", looping.model, tools=[{"type": "builtin", "name": "calculator"}], usage_limits={"request_limit": 2}
@@ -62,6 +64,14 @@ async def test_usage_limits_bound_the_run(sdk: openai.AsyncOpenAI, define: Defin
     with pytest.raises(openai.UnprocessableEntityError) as caught:
         await sdk.responses.create(model="looper", input="Loop")
     assert caught.value.code == "usage_limit_exceeded"
+    await define("slow", script(Sleep(5)).model)
+    app.state.admission.settings.default_deadline_ms = 200
+    key = user_headers["Authorization"].removeprefix("Bearer ")
+    async with openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=key, max_retries=0) as once:
+        with pytest.raises(openai.APIStatusError) as late:
+            await once.chat.completions.create(model="slow", messages=[{"role": "user", "content": "Hi"}])
+    assert (late.value.status_code, late.value.code) == (504, "deadline_exceeded")
+    assert late.value.response.headers["x-should-retry"] == "true"
 
 
 async def test_streamed_run_cancelled_when_the_client_leaves(
@@ -75,16 +85,3 @@ async def test_streamed_run_cancelled_when_the_client_leaves(
 
     run = await wait_for_status(client, first.id, user_headers, "cancelled")
     assert run["status"] == "cancelled"
-
-
-async def test_deadline_bounds_the_run(
-    app: FastAPI, define: Define, live_url: str, user_headers: dict[str, str]
-) -> None:
-    await define("slow", script(Sleep(5)).model)
-    app.state.admission.settings.default_deadline_ms = 200
-    key = user_headers["Authorization"].removeprefix("Bearer ")
-    async with openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=key, max_retries=0) as sdk:
-        with pytest.raises(openai.APIStatusError) as caught:
-            await sdk.chat.completions.create(model="slow", messages=[{"role": "user", "content": "Hi"}])
-    assert (caught.value.status_code, caught.value.code) == (504, "deadline_exceeded")
-    assert caught.value.response.headers["x-should-retry"] == "true"
