@@ -37,8 +37,7 @@ from app.auth.service import Principal
 from app.db import SessionDep
 from app.doors import openai_messages as convert
 from app.doors.open_responses_objects import RunState, StreamWriter, chat_messages, input_items, response_object
-from app.doors.openai_chat import check_output_format
-from app.doors.openai_common import Target, caller_tools, resolve_model
+from app.doors.openai_common import Target, caller_tools, check_output_format, resolve_model
 from app.doors.openai_errors import UnsupportedParameter, openai_error_responses
 from app.errors import Conflict
 from app.runs import cancel, queries, streaming
@@ -208,6 +207,8 @@ async def _admit(
     instructions = [body.instructions] if body.instructions else []
     limits = UsageLimitsIn(tool_calls_limit=body.max_tool_calls) if body.max_tool_calls is not None else None
     if previous is not None and previous.status == "requires_action":
+        if previous.agent_id != target.agent.id:
+            raise UnsupportedParameter("model", f"The previous response waits on agent {previous.agent_name!r}.")
         pending = Deferred.model_validate(previous.deferred or {"calls": [], "approvals": []})
         outputs = {m.tool_call_id: m.content for m in messages if isinstance(m, convert.ToolMessage)}
         # An already resumed one goes on to `resume` too: an Idempotency-Key retry replays, else a 409.

@@ -39,7 +39,7 @@ from app.auth.deps import CurrentPrincipal
 from app.auth.service import Principal
 from app.db import SessionDep
 from app.doors import openai_messages as convert
-from app.doors.openai_common import Target, caller_tools, resolve_model, unix
+from app.doors.openai_common import Target, caller_tools, check_output_format, resolve_model, unix
 from app.doors.openai_errors import UnsupportedParameter, openai_error, openai_error_responses
 from app.runs import streaming
 from app.runs.events import RunEventOut
@@ -124,22 +124,6 @@ def check_parameters(body: ChatRequest, definition: dict[str, Any]) -> None:
     if body.tool_choice not in (None, "auto"):
         raise UnsupportedParameter("tool_choice", 'Only `tool_choice: "auto"` is supported.')
     check_output_format(body.response_format, definition.get("output_schema"), "response_format")
-
-
-def check_output_format(fmt: dict[str, Any] | None, schema: dict[str, Any] | None, param: str) -> None:
-    """``text`` always; ``json_object`` when the agent answers JSON; ``json_schema`` only with the agent's own schema."""
-    kind = (fmt or {}).get("type", "text")
-    if kind == "text":
-        return
-    if kind == "json_object" and schema is not None:
-        return
-    if kind == "json_schema" and schema is not None:
-        wrapper = fmt.get("json_schema") if fmt and "json_schema" in fmt else fmt
-        if isinstance(wrapper, dict) and wrapper.get("schema") == schema:  # pyright: ignore[reportUnknownMemberType]
-            return
-    raise UnsupportedParameter(
-        param, f"`{param}` {kind!r} would change the agent's output; only its own output_schema (or text) is served."
-    )
 
 
 def model_settings(body: ChatRequest) -> dict[str, Any] | None:

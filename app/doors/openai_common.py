@@ -19,7 +19,6 @@ from app.auth.service import Principal
 from app.db import SessionDep
 from app.doors.openai_errors import UnsupportedParameter, openai_error_responses
 from app.pagination import PageParams
-from app.runs.schemas import Usage
 from app.tools.schemas import ExternalTool
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -78,8 +77,20 @@ def caller_tools(
     return declared
 
 
-def usage_counts(usage: Usage) -> tuple[int, int, int]:
-    return usage.input_tokens, usage.output_tokens, usage.total_tokens
+def check_output_format(fmt: dict[str, Any] | None, schema: dict[str, Any] | None, param: str) -> None:
+    """``text`` always; ``json_object`` when the agent answers JSON; ``json_schema`` only with the agent's own schema."""
+    kind = (fmt or {}).get("type", "text")
+    if kind == "text":
+        return
+    if kind == "json_object" and schema is not None:
+        return
+    if kind == "json_schema" and schema is not None:
+        wrapper = fmt.get("json_schema") if fmt and "json_schema" in fmt else fmt
+        if isinstance(wrapper, dict) and wrapper.get("schema") == schema:  # pyright: ignore[reportUnknownMemberType]
+            return
+    raise UnsupportedParameter(
+        param, f"`{param}` {kind!r} would change the agent's output; only its own output_schema (or text) is served."
+    )
 
 
 # -- /v1/models ----------------------------------------------------------------------------------
