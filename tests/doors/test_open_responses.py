@@ -122,6 +122,21 @@ async def test_stream_events(
             lines = [line async for line in answer.aiter_lines() if line.startswith("data: ")]
     for line in lines:
         EVENTS.validate_json(line.removeprefix("data: "))
+    # a function call streams as its own output item; the SDK's stream helper assembles it
+    await define("weather", script(Call("get_weather", {"city": "Oslo"}, id="call_st1")).model)
+    async with sdk.responses.stream(model="weather", input="Oslo?", tools=[WEATHER]) as helper:  # pyright: ignore[reportArgumentType]
+        kinds = [event.type async for event in helper]
+        final = await helper.get_final_response()
+    assert kinds[2:] == [
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [(item.type, getattr(item, "arguments", None)) for item in final.output] == [
+        ("function_call", '{"city":"Oslo"}')
+    ]
 
 
 async def test_background_and_cancel(

@@ -171,6 +171,14 @@ async def test_streams(sdk: openai.AsyncOpenAI, define: Define) -> None:
     calls = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
     assert [(c.id, c.function and c.function.name) for c in calls] == [("call_s1", "get_weather")]
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    # the SDK's stream helper assembles the same answer
+    hi = [{"role": "user", "content": "Oslo?"}]
+    async with sdk.chat.completions.stream(model="weather", messages=hi, tools=[WEATHER]) as helper:  # pyright: ignore[reportArgumentType]
+        final = await helper.get_final_completion()
+    assert final.choices[0].finish_reason == "tool_calls"
+    assert [(c.id, c.function.arguments) for c in final.choices[0].message.tool_calls or []] == [
+        ("call_s1", '{"city":"Oslo"}')
+    ]
 
 
 async def test_structured_output_is_the_content(sdk: openai.AsyncOpenAI, define: Define) -> None:
