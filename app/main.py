@@ -99,11 +99,8 @@ def create_app(settings: Settings | None = None, *, model_resolver: ModelResolve
     routers = (health_router, auth_router, tools_router, agents_router, model_endpoints_router, runs_router)
     for router in (*routers, sessions_router):
         app.include_router(router)
-    for door in (
-        openai_common.router,
-        openai_chat.router,
-        open_responses.router,
-    ):  # the OpenAI-compatible front door (/v1)
+    openai_doors = (openai_common.router, openai_chat.router, open_responses.router)  # /v1, API.md §6.1
+    for door in openai_doors:
         app.include_router(door)
     _publish_envelope_schema(app)
     return app

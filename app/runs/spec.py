@@ -62,7 +62,7 @@ class RunSpec:
     start_seq: int = 0
     """Events already stored (a resumed background run numbers on from here, without a new `run.started`)."""
     instructions: list[str] = field(default_factory=list[str])
-    """Per-run instructions after the definition's (`RunExtras.instructions`)."""
+    """Per-run instructions added to the definition's (`RunExtras.instructions`)."""
     toolsets: list[AbstractToolset[RunDeps]] = field(default_factory=list[AbstractToolset[RunDeps]])
     """Per-run toolsets: the caller's external tools (`RunExtras.tools`)."""
     streamed: bool = True
