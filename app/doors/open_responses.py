@@ -229,7 +229,7 @@ async def _admit(
         return await admission.resume(
             session, principal, previous, resume, idempotency_key, request_id=request_id, extras=extras
         )
-    chat = convert.conversation(messages)
+    chat = convert.conversation(messages, "input")
     extras.instructions = instructions + chat.instructions
     prefix: list[dict[str, Any]] = [*(previous.message_history or []), *(previous.messages or [])] if previous else []
     run = RunRequest(

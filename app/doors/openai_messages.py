@@ -102,19 +102,22 @@ def text_of(content: Content | None, param: str) -> str:
     return "".join(texts)
 
 
-def conversation(messages: list[SystemMessage | UserMessage | AssistantMessage | ToolMessage]) -> Conversation:
+def conversation(
+    messages: list[SystemMessage | UserMessage | AssistantMessage | ToolMessage], field: str = "messages"
+) -> Conversation:
+    """``field`` names the request parameter in errors (``input`` for the Responses API)."""
     chat = Conversation()
     turns: list[tuple[int, UserMessage | AssistantMessage | ToolMessage]] = []
     for index, message in enumerate(messages):
         if isinstance(message, SystemMessage):
-            chat.instructions.append(text_of(message.content, f"messages.{index}.content"))
+            chat.instructions.append(text_of(message.content, f"{field}.{index}.content"))
         else:
             turns.append((index, message))
     if not turns or isinstance(turns[-1][1], AssistantMessage):
-        raise UnsupportedParameter("messages", "The last message must be a `user` or `tool` message.")
+        raise UnsupportedParameter(field, "The last message must be a `user` or `tool` message.")
     last_index, last = turns[-1]
     if isinstance(last, UserMessage):
-        chat.input = text_of(last.content, f"messages.{last_index}.content")
+        chat.input = text_of(last.content, f"{field}.{last_index}.content")
         turns = turns[:-1]
     else:
         trailing = 0
@@ -122,12 +125,12 @@ def conversation(messages: list[SystemMessage | UserMessage | AssistantMessage |
             trailing += 1
         for index, message in turns[-trailing:]:
             assert isinstance(message, ToolMessage)
-            chat.tool_results[message.tool_call_id] = text_of(message.content, f"messages.{index}.content")
-    chat.history = ModelMessagesTypeAdapter.dump_python(_history(turns), mode="json")
+            chat.tool_results[message.tool_call_id] = text_of(message.content, f"{field}.{index}.content")
+    chat.history = ModelMessagesTypeAdapter.dump_python(_history(turns, field), mode="json")
     return chat
 
 
-def _history(turns: list[tuple[int, UserMessage | AssistantMessage | ToolMessage]]) -> list[ModelMessage]:
+def _history(turns: list[tuple[int, UserMessage | AssistantMessage | ToolMessage]], field: str) -> list[ModelMessage]:
     history: list[ModelMessage] = []
     names: dict[str, str] = {}
     pending: list[ModelRequestPart] = []
@@ -138,7 +141,7 @@ def _history(turns: list[tuple[int, UserMessage | AssistantMessage | ToolMessage
             pending.clear()
 
     for index, message in turns:
-        param = f"messages.{index}"
+        param = f"{field}.{index}"
         if isinstance(message, UserMessage):
             pending.append(UserPromptPart(text_of(message.content, f"{param}.content")))
         elif isinstance(message, ToolMessage):

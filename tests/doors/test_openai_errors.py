@@ -75,6 +75,9 @@ async def test_unsupported_and_invalid_parameters(sdk: openai.AsyncOpenAI, defin
     with pytest.raises(openai.BadRequestError) as caught:
         await sdk.responses.create(model="greeter", input="Hi", tools=[{"type": "web_search"}])
     assert caught.value.param == "tools.0.type"
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(model="greeter", input=[{"role": "assistant", "content": "I talk last?"}])
+    assert caught.value.param == "input"
     with pytest.raises(openai.UnprocessableEntityError) as caught:
         await sdk.chat.completions.create(model="greeter", messages=[])
     assert caught.value.param == "messages"
