@@ -1,7 +1,7 @@
 """One error class tree, one envelope (API.md §4) for every non-2xx response."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Literal, TypedDict, get_args
 
@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from app.db import is_database_outage
 
@@ -298,8 +299,26 @@ def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-def render(error: AppError, request_id: str | None) -> JSONResponse:
-    """The one place an error becomes a response: the envelope, ``Retry-After``, ``x-should-retry``, the request id."""
+ErrorShape = Callable[[ErrorEnvelope, int], dict[str, Any]]
+"""Another wire shape of the envelope for a family of routes (the OpenAI doors' ``{"error": {…}}``)."""
+
+
+def install_error_shapes(app: FastAPI, shapes: Mapping[str, ErrorShape]) -> None:
+    """Render errors of requests whose path starts with a prefix in ``shapes`` with that shape."""
+    app.state.error_shapes = dict(shapes)
+
+
+def shape_for(scope: Scope) -> ErrorShape | None:
+    """The error shape registered for this request's path, if any."""
+    state = getattr(scope.get("app"), "state", None)
+    shapes: dict[str, ErrorShape] = getattr(state, "error_shapes", None) or {}
+    path: str = scope.get("path", "")
+    return next((shape for prefix, shape in shapes.items() if path.startswith(prefix)), None)
+
+
+def render(error: AppError, request_id: str | None, shape: ErrorShape | None = None) -> JSONResponse:
+    """The one place an error becomes a response: the envelope (or a door's shape of it), ``Retry-After``,
+    ``x-should-retry``, the request id."""
     envelope = error.envelope(request_id)
     headers = dict(error.headers)
     headers["x-should-retry"] = "true" if error.retryable else "false"
@@ -307,12 +326,13 @@ def render(error: AppError, request_id: str | None) -> JSONResponse:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
     if request_id:
         headers["X-Request-ID"] = request_id
-    return JSONResponse(envelope.model_dump(mode="json"), status_code=error.status_code, headers=headers)
+    body = shape(envelope, error.status_code) if shape else envelope.model_dump(mode="json")
+    return JSONResponse(body, status_code=error.status_code, headers=headers)
 
 
 async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return render(exc, request_id_of(request))
+    return render(exc, request_id_of(request), shape_for(request.scope))
 
 
 async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -325,10 +345,10 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     raw: Sequence[Any] = exc.errors()
     if any(tuple(err.get("loc", ()))[:1] == ("path",) for err in raw):
-        return render(NotFound(f"Nothing found at {request.url.path}."), request_id_of(request))
+        return render(NotFound(f"Nothing found at {request.url.path}."), request_id_of(request), shape_for(request.scope))
     fields = [{"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")} for err in raw]
     error = InvalidRequest("Request is invalid.", details={"errors": fields})
-    return render(error, request_id_of(request))
+    return render(error, request_id_of(request), shape_for(request.scope))
 
 
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -347,7 +367,7 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     if kind is InvalidRequest:
         error = InvalidRequest(message, status_code=kind.status_code, headers=headers)
     error.error_type = kind.error_type
-    return render(error, request_id_of(request))
+    return render(error, request_id_of(request), shape_for(request.scope))
 
 
 def _phrase(status_code: int) -> str:
@@ -357,17 +377,17 @@ def _phrase(status_code: int) -> str:
         return ""
 
 
-def unexpected_error_response(exc: Exception, request_id: str | None) -> JSONResponse:
+def unexpected_error_response(exc: Exception, request_id: str | None, shape: ErrorShape | None) -> JSONResponse:
     """Any other exception: `DatabaseUnavailable` (503) when the database is unreachable, else a logged 500."""
     if is_database_outage(exc):
         logger.warning("database unavailable (request_id=%s): %s: %.200s", request_id, type(exc).__name__, exc)
-        return render(DatabaseUnavailable(), request_id)
+        return render(DatabaseUnavailable(), request_id, shape)
     logger.exception("unhandled error (request_id=%s)", request_id, exc_info=exc)
-    return render(InternalError("Internal server error."), request_id)
+    return render(InternalError("Internal server error."), request_id, shape)
 
 
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
-    return unexpected_error_response(exc, request_id_of(request))
+    return unexpected_error_response(exc, request_id_of(request), shape_for(request.scope))
 
 
 def install_error_handlers(app: FastAPI) -> None:

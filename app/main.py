@@ -15,7 +15,9 @@ from app.auth.ratelimit import LoginLimiter
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.db import Database
-from app.errors import ErrorEnvelope, install_error_handlers
+from app.doors import open_responses, openai_chat, openai_common
+from app.doors.openai_errors import OPENAI_PREFIX, openai_error_body
+from app.errors import ErrorEnvelope, install_error_handlers, install_error_shapes
 from app.health.router import router as health_router
 from app.llm.resolve import create_http_client
 from app.llm.router import router as model_endpoints_router
@@ -91,12 +93,16 @@ def create_app(settings: Settings | None = None, *, model_resolver: ModelResolve
     app.state.settings = settings
     app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_failure_window_seconds)
     install_error_handlers(app)
+    install_error_shapes(app, {OPENAI_PREFIX: openai_error_body})
     app.add_middleware(UnexpectedErrorMiddleware)  # innermost: just outside the routes' exception handlers
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last, so outermost: every response gets its id
     routers = (health_router, auth_router, tools_router, agents_router, model_endpoints_router, runs_router)
     for router in (*routers, sessions_router):
         app.include_router(router)
+    openai_doors = (openai_common.router, openai_chat.router, open_responses.router)  # /v1, API.md §6.1
+    for door in openai_doors:
+        app.include_router(door)
     _publish_envelope_schema(app)
     return app
 
@@ -126,9 +132,9 @@ def _with_envelope(schema: dict[str, Any]) -> dict[str, Any]:
     components: dict[str, Any] = schema.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault("ErrorEnvelope", ErrorEnvelope.model_json_schema(ref_template=ENVELOPE_REF_TEMPLATE))
     envelope = {"application/json": {"schema": {"$ref": ENVELOPE_REF_TEMPLATE.format(model="ErrorEnvelope")}}}
-    for path_item in schema.get("paths", {}).values():
+    for path, path_item in schema.get("paths", {}).items():
         for method, operation in path_item.items():
-            if method not in _HTTP_METHODS:
+            if method not in _HTTP_METHODS or path.startswith(OPENAI_PREFIX):  # the doors declare their own
                 continue
             responses: dict[str, Any] = operation.setdefault("responses", {})
             responses.setdefault("500", {"description": "Error envelope (InternalError)"})

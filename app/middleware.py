@@ -6,7 +6,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, render, unexpected_error_response
+from app.errors import PayloadTooLarge, render, shape_for, unexpected_error_response
 
 MAX_REQUEST_ID_LENGTH = 128
 
@@ -55,7 +55,7 @@ class BodyLimitMiddleware:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             request_id: str | None = scope.get("state", {}).get("request_id")
-            response = render(PayloadTooLarge(self._message()), request_id)
+            response = render(PayloadTooLarge(self._message()), request_id, shape_for(scope))
             await response(scope, receive, send)
             return
 
@@ -105,4 +105,4 @@ class UnexpectedErrorMiddleware:
             if started:
                 raise
             request_id: str | None = scope.get("state", {}).get("request_id")
-            await unexpected_error_response(exc, request_id)(scope, receive, send)
+            await unexpected_error_response(exc, request_id, shape_for(scope))(scope, receive, send)

@@ -222,6 +222,8 @@ class RunExecutor:
                     usage=usage,
                     cancellation_token=None if durable_agent else self._tokens[key],
                     capabilities=spec.capabilities or None,
+                    instructions=spec.instructions or None,
+                    toolsets=spec.toolsets or None,
                     event_stream_handler=on_events if streamed else None,
                 )
                 if isinstance(result.output, DeferredToolRequests):

@@ -37,6 +37,21 @@ class UsageLimitsIn(BaseModel):
     total_tokens_limit: int | None = Field(default=None, ge=1, le=2**53)
 
 
+class RunExtras(BaseModel):
+    """Additions a protocol door (`app.doors`) makes to the stored definition for one run.
+
+    Stored with the run, so a background run, a run resumed after a restart and a continuation
+    (`Admission.resume`) execute with the same additions. The definition itself never changes.
+    """
+
+    instructions: list[str] = Field(default_factory=list[str])
+    """Added to the definition's instructions (pydantic-ai per-run instructions, sent before them)."""
+    tools: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
+    """``external`` tool declarations (API.md §2) the caller executes (e.g. OpenAI function ``tools``)."""
+    door: dict[str, Any] | None = None
+    """What the door needs to describe the run later in its own terms (opaque to the pipeline)."""
+
+
 class RunOptions(BaseModel):
     """The ``options`` column: how the run was asked to execute."""
 
@@ -49,6 +64,8 @@ class RunOptions(BaseModel):
     """A durable (DBOS) run: resumed after a crash instead of being interrupted."""
     request_id: str | None = None
     """The request that started (or resumed) the run: carried by its error envelope."""
+    extras: RunExtras | None = None
+    """Per-run instructions and caller tools added by a protocol door."""
 
 
 class Run(Base):

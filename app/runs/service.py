@@ -32,7 +32,7 @@ from app.runs import store
 from app.runs.errors import IdempotencyConflict, InvalidRunRequest, QueueFull, RunNotResumable
 from app.runs.executor import RunExecutor
 from app.runs.follow import Follower
-from app.runs.models import Run, RunOptions, UsageLimitsIn
+from app.runs.models import Run, RunExtras, RunOptions, UsageLimitsIn
 from app.runs.queries import owner_principal
 from app.runs.schemas import Deferred, ResumeRequest, RunRequest, Usage
 from app.runs.spec import check_model_settings, deferred_results, spec_of
@@ -61,10 +61,10 @@ class StartedRun:
     created: bool
 
 
-def fingerprint(op: str, target: str, body: BaseModel) -> str:
-    canonical = json.dumps(
-        {"op": op, "target": target, "body": body.model_dump(mode="json")}, sort_keys=True, separators=(",", ":")
-    )
+def fingerprint(op: str, target: str, body: BaseModel, extras: RunExtras | None = None) -> str:
+    request: dict[str, Any] = {"op": op, "target": target, "body": body.model_dump(mode="json")}
+    request |= {"extras": extras.model_dump(mode="json")} if extras is not None else {}
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -110,10 +110,11 @@ class Admission:
         *,
         mode: RunMode,
         request_id: str | None,
+        extras: RunExtras | None = None,
     ) -> StartedRun:
-        """Validate the request, store the run and start it (or find the run this key already started)."""
+        """Validate the request, store the run and start it (or find the one this key started); ``extras``: a door's."""
         self.executor.check_accepting()
-        fp = fingerprint("background" if mode == "background" else "run", str(agent.id), body)
+        fp = fingerprint("background" if mode == "background" else "run", str(agent.id), body, extras)
         if idempotency_key and (existing := await _by_key(session, principal.user_id, idempotency_key)):
             return _replay(existing, fp)
         if body.session_id is not None and body.message_history is not None:
@@ -142,7 +143,7 @@ class Admission:
             input=body.input,
             deps=body.deps,
             history=history,
-            options=self._options(body.model_settings, body.usage_limits, body.deadline_ms, request_id, queue),
+            options=self._options(body.model_settings, body.usage_limits, body.deadline_ms, request_id, queue, extras),
             metadata=body.metadata,
             session_id=claim.session_id if claim else None,
         )
@@ -166,10 +167,11 @@ class Admission:
         idempotency_key: str | None,
         *,
         request_id: str | None,
+        extras: RunExtras | None = None,
     ) -> StartedRun:
         """Continue a `requires_action` run as a new run linked by ``parent_run_id`` (owned like the parent)."""
         self.executor.check_accepting()
-        fp = fingerprint("resume", str(parent.id), body)
+        fp = fingerprint("resume", str(parent.id), body, extras)
         if idempotency_key and (existing := await _by_key(session, parent.owner_id, idempotency_key)):
             return _replay(existing, fp)
         if parent.status != "requires_action" or parent.resumed_by is not None or parent.deferred is None:
@@ -184,6 +186,7 @@ class Admission:
         owner = await owner_principal(session, principal, parent)
         agent = await get_visible_agent(session, owner, str(parent.agent_id))
         version = await self._version(session, agent, parent.agent_version)
+        kept = extras if extras is not None else parent.run_options.extras  # a door's tools and instructions
         run = self._new_run(
             uuid.uuid4(),
             parent.owner_id,
@@ -193,7 +196,7 @@ class Admission:
             input=None,
             deps=body.deps if body.deps is not None else parent.deps,
             history=[*(parent.message_history or []), *(parent.messages or [])],
-            options=self._options(body.model_settings, body.usage_limits, body.deadline_ms, request_id, None),
+            options=self._options(body.model_settings, body.usage_limits, body.deadline_ms, request_id, None, kept),
             metadata=body.metadata if body.metadata is not None else parent.run_metadata,
             session_id=parent.session_id,
         )
@@ -260,6 +263,7 @@ class Admission:
         deadline_ms: int | None,
         request_id: str | None,
         queue: BackgroundQueue | None,
+        extras: RunExtras | None = None,
     ) -> RunOptions:
         deadline = deadline_ms or self.settings.default_deadline_ms
         if deadline > self.settings.max_deadline_ms:
@@ -275,6 +279,7 @@ class Admission:
             deadline_ms=deadline,
             background=queue is not None,
             request_id=request_id,
+            extras=extras,
         )
 
     def _new_run(

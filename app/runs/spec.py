@@ -15,14 +15,18 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_ai import DeferredToolResults, ModelRetry, ToolApproved, ToolDenied
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, UserContent
 from pydantic_ai.settings import ModelSettings
+from pydantic_ai.toolsets import AbstractToolset
 from pydantic_ai.usage import UsageLimits
 
 from app.agents.models import AgentVersion
 from app.auth.service import Principal
 from app.runs.errors import InvalidRunRequest
-from app.runs.models import Run, UsageLimitsIn
+from app.runs.models import Run, RunExtras, UsageLimitsIn
 from app.runs.schemas import AgentRef, Deferred, ResumeRequest
+from app.runtime import RunDeps
 from app.sessions.capability import SessionTools
+from app.tools.schemas import ExternalTool
+from app.tools.toolset import caller_toolset
 
 DEFAULT_REQUEST_LIMIT = 50
 REFUSED_MODEL_SETTINGS = frozenset({"extra_headers", "extra_body"})
@@ -57,6 +61,10 @@ class RunSpec:
     """Agent ids from the root run down to this one's parent (the `agent` tool's limits)."""
     start_seq: int = 0
     """Events already stored (a resumed background run numbers on from here, without a new `run.started`)."""
+    instructions: list[str] = field(default_factory=list[str])
+    """Per-run instructions added to the definition's (`RunExtras.instructions`)."""
+    toolsets: list[AbstractToolset[RunDeps]] = field(default_factory=list[AbstractToolset[RunDeps]])
+    """Per-run toolsets: the caller's external tools (`RunExtras.tools`)."""
     streamed: bool = True
     """Stream the model's answers and relay events live. ``False`` (a plain sync run, nobody follows it
     live): the model is called without streaming and the run's events are derived from its new
@@ -100,7 +108,15 @@ def spec_of(
         lineage=lineage,
         start_seq=start_seq,
         streamed=streamed,
+        **_extras(options.extras),
     )
+
+
+def _extras(extras: RunExtras | None) -> dict[str, Any]:
+    if extras is None:
+        return {}
+    tools = [ExternalTool.model_validate(tool) for tool in extras.tools]
+    return {"instructions": list(extras.instructions), "toolsets": [caller_toolset(tools)] if tools else []}
 
 
 # -- request parsing (admission uses these; so does `spec_of` for stored values) --------------

@@ -70,19 +70,31 @@ def to_sse(event: RunEventOut) -> ServerSentEvent:
     return ServerSentEvent(id=str(event.seq), event=event.event, raw_data=pydantic_core.to_json(event.data).decode())
 
 
-async def events_of(
+async def follow_started(
     follower: Follower, executor: RunExecutor, started: StartedRun, on_disconnect: OnDisconnect
-) -> AsyncGenerator[ServerSentEvent]:
-    """Relay a run's events; if the client leaves before the terminal event, apply ``on_disconnect``
+) -> AsyncGenerator[RunEventOut]:
+    """A started run's events; if the client leaves before the terminal event, apply ``on_disconnect``
     (only the request that started the run cancels it; an idempotent re-attach never does)."""
     finished = False
     try:
         async for event in follower.events(started.run.id):
             finished = event.terminal
-            yield to_sse(event)
+            yield event
     finally:
         if not finished and started.created and on_disconnect == "cancel":
             executor.cancel(str(started.run.id))
+
+
+async def events_of(
+    follower: Follower, executor: RunExecutor, started: StartedRun, on_disconnect: OnDisconnect
+) -> AsyncGenerator[ServerSentEvent]:
+    """Relay a run's events as our SSE (`follow_started`)."""
+    events = follow_started(follower, executor, started, on_disconnect)
+    try:
+        async for event in events:
+            yield to_sse(event)
+    finally:
+        await events.aclose()
 
 
 async def replay(follower: Follower, run_id: uuid.UUID, after: int) -> AsyncIterator[ServerSentEvent]:

@@ -237,3 +237,18 @@ def _agent_handler(tool: AgentTool, settings: Settings) -> ToolHandler:
         return result.output
 
     return handle
+
+
+def caller_toolset(tools: Sequence[ExternalTool]) -> DeclaredToolset:
+    """Tools a caller declares for one run (a protocol door's function tools): external, validated like any."""
+    declared = [
+        DeclaredTool(
+            definition=ToolDefinition(
+                name=tool.name, description=tool.description, parameters_json_schema=tool.parameters, kind="external"
+            ),
+            validator=Draft202012Validator(tool.parameters, format_checker=Draft202012Validator.FORMAT_CHECKER),
+            handler=None,
+        )
+        for tool in tools
+    ]
+    return DeclaredToolset(declared, id="axon-caller-tools")
