@@ -17,7 +17,8 @@ from app.config import Settings, get_settings
 from app.db import Database
 from app.doors import open_responses, openai_chat, openai_common
 from app.doors.openai_errors import OPENAI_PREFIX, openai_error_body
-from app.errors import ErrorEnvelope, install_error_handlers, install_error_shapes
+from app.error_handlers import install_error_handlers
+from app.errors import ErrorEnvelope, install_error_shapes
 from app.health.router import router as health_router
 from app.llm.resolve import create_http_client
 from app.llm.router import router as model_endpoints_router

@@ -6,7 +6,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, render, shape_for, unexpected_error_response
+from app.error_handlers import unexpected_error_response
+from app.errors import PayloadTooLarge, render, shape_for
 
 MAX_REQUEST_ID_LENGTH = 128
 

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic_ai import exceptions as pai
 
 from app import errors
+from app.db import is_database_outage
 from app.errors import AppError, ErrorEnvelope
 
 logger = logging.getLogger("axon.runs")
@@ -113,6 +114,8 @@ def map_exception(
         return map_exception(exc.exceptions[-1], usage=usage, last_output_error=last_output_error)
     if isinstance(exc, AppError):
         return exc
+    if is_database_outage(exc):  # a tool or the run's own bookkeeping lost the database mid-run
+        return errors.DatabaseUnavailable()
     if isinstance(exc, pai.ModelAPIError):
         return _model_api_error(exc)
     if isinstance(exc, pai.RunTimedOut | TimeoutError):
