@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 from pydantic_ai import exceptions as pai
+from sqlalchemy.exc import OperationalError
 
 from app.errors import NotFound
 from app.runs.errors import error_from_envelope, map_exception
@@ -122,3 +123,14 @@ def test_stored_envelope_rebuilds_the_same_error() -> None:
     envelope = error.envelope().model_dump(mode="json")
     again = error_from_envelope(envelope)
     assert (again.status_code, again.envelope().model_dump(mode="json")) == (502, envelope)
+
+
+def test_a_run_that_loses_the_database_fails_database_unavailable() -> None:
+    lost = OperationalError("SELECT 1", {}, ConnectionRefusedError(111, "Connection refused"))
+    error = map_exception(lost)
+    assert (error.status_code, error.error_type, error.retryable, error.retry_after) == (
+        503,
+        "DatabaseUnavailable",
+        True,
+        1.0,
+    )
