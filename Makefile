@@ -25,7 +25,7 @@ typecheck: install
 	$(UV) run --frozen pyright
 
 pytest: install
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -n auto $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
