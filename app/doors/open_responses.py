@@ -37,7 +37,7 @@ from app.auth.service import Principal
 from app.db import SessionDep
 from app.doors import openai_messages as convert
 from app.doors.open_responses_objects import RunState, StreamWriter, chat_messages, input_items, response_object
-from app.doors.openai_common import Target, caller_tools, check_output_format, resolve_model
+from app.doors.openai_common import Target, caller_tools, check_extra_parameters, check_output_format, resolve_model
 from app.doors.openai_errors import UnsupportedParameter, openai_error_responses
 from app.errors import Conflict
 from app.runs import cancel, queries, streaming
@@ -106,13 +106,7 @@ class ResponsesRequest(BaseModel):
 
 
 def _check(body: ResponsesRequest, definition: dict[str, Any]) -> None:
-    for name, value in (body.model_extra or {}).items():
-        if name in IGNORED:
-            continue
-        if name not in REFUSED_UNLESS_DEFAULT:
-            raise UnsupportedParameter(name, f"Unrecognized request argument supplied: {name}")
-        if value != REFUSED_UNLESS_DEFAULT[name]:
-            raise UnsupportedParameter(name, f"`{name}` is not supported by Axon.")
+    check_extra_parameters(body.model_extra or {}, IGNORED, REFUSED_UNLESS_DEFAULT, allow_null=set())
     if body.tool_choice not in (None, "auto"):
         raise UnsupportedParameter("tool_choice", 'Only `tool_choice: "auto"` is supported.')
     for index, tool in enumerate(body.tools or []):

@@ -39,7 +39,14 @@ from app.auth.deps import CurrentPrincipal
 from app.auth.service import Principal
 from app.db import SessionDep
 from app.doors import openai_messages as convert
-from app.doors.openai_common import Target, caller_tools, check_output_format, resolve_model, unix
+from app.doors.openai_common import (
+    Target,
+    caller_tools,
+    check_extra_parameters,
+    check_output_format,
+    resolve_model,
+    unix,
+)
 from app.doors.openai_errors import UnsupportedParameter, openai_error, openai_error_responses
 from app.runs import streaming
 from app.runs.events import RunEventOut
@@ -114,13 +121,7 @@ class ChatRequest(BaseModel):
 
 def check_parameters(body: ChatRequest, definition: dict[str, Any]) -> None:
     """A 400 for every parameter Axon would otherwise silently not honour."""
-    for name, value in (body.model_extra or {}).items():
-        if name in IGNORED:
-            continue
-        if name not in REFUSED_UNLESS_DEFAULT:
-            raise UnsupportedParameter(name, f"Unrecognized request argument supplied: {name}")
-        if value != REFUSED_UNLESS_DEFAULT[name] and not (name == "n" and value is None):
-            raise UnsupportedParameter(name, f"`{name}` is not supported by Axon (only its default).")
+    check_extra_parameters(body.model_extra or {}, IGNORED, REFUSED_UNLESS_DEFAULT, allow_null={"n"})
     if body.tool_choice not in (None, "auto"):
         raise UnsupportedParameter("tool_choice", 'Only `tool_choice: "auto"` is supported.')
     check_output_format(body.response_format, definition.get("output_schema"), "response_format")

@@ -77,6 +77,20 @@ def caller_tools(
     return declared
 
 
+def check_extra_parameters(
+    extra: dict[str, Any], ignored: frozenset[str] | set[str], defaults: dict[str, Any], *, allow_null: set[str]
+) -> None:
+    """Parameters beyond the request model: hints OpenAI itself may ignore pass; one Axon would not honour
+    (anything but its default, or ``null`` for the names in ``allow_null``) is a 400 naming it."""
+    for name, value in extra.items():
+        if name in ignored:
+            continue
+        if name not in defaults:
+            raise UnsupportedParameter(name, f"Unrecognized request argument supplied: {name}")
+        if value != defaults[name] and not (name in allow_null and value is None):
+            raise UnsupportedParameter(name, f"`{name}` is not supported by Axon (only its default).")
+
+
 def check_output_format(fmt: dict[str, Any] | None, schema: dict[str, Any] | None, param: str) -> None:
     """``text`` always; ``json_object`` when the agent answers JSON; ``json_schema`` only with the agent's own schema."""
     kind = (fmt or {}).get("type", "text")

@@ -8,8 +8,9 @@ from openai.types.responses import Response, ResponseItemList, ResponseStreamEve
 from pydantic import TypeAdapter
 from pydantic_ai.messages import ModelRequest, ModelResponse, ToolReturnPart, UserPromptPart
 
-from tests.runs.conftest import Define, wait_for_status
+from tests.runs.conftest import Define
 from tests.runs.scripts import Call, Sleep, script
+from tests.waits import wait_for_status
 
 WEATHER = {
     "type": "function",
@@ -146,7 +147,7 @@ async def test_background_and_cancel(
     response = await sdk.responses.create(model="slow", input="Take your time", background=True)
     assert response.status == "queued"
     assert response.background is True
-    await wait_for_status(client, response.id, user_headers, "running")
+    await wait_for_status(client, response.id, "running", headers=user_headers)
     cancelled = await sdk.responses.cancel(response.id)
     assert cancelled.status == "cancelled"
     assert (await sdk.responses.retrieve(response.id)).status == "cancelled"

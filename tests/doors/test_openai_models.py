@@ -8,6 +8,7 @@ from openai.types import Model
 
 from tests.runs.conftest import Define
 from tests.runs.scripts import Call, Sleep, script
+from tests.waits import wait_for_status
 
 
 async def test_models_are_the_agents_you_may_run(
@@ -81,7 +82,6 @@ async def test_streamed_run_cancelled_when_the_client_leaves(
     stream = await sdk.chat.completions.create(model="slow", messages=[{"role": "user", "content": "Hi"}], stream=True)
     first = await anext(aiter(stream))
     await stream.close()
-    from tests.runs.conftest import wait_for_status
 
-    run = await wait_for_status(client, first.id, user_headers, "cancelled")
+    run = await wait_for_status(client, first.id, "cancelled", headers=user_headers)
     assert run["status"] == "cancelled"
