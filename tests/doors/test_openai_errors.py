@@ -7,9 +7,9 @@ import httpx
 import httpx2
 import openai
 import pytest
-from fastapi import FastAPI
 from pydantic_ai.exceptions import ModelHTTPError
 
+from app.config import Settings
 from app.doors.openai_errors import openai_error_body
 from app.errors import Forbidden, Overloaded, RateLimited
 from tests.runs.conftest import Define
@@ -116,9 +116,11 @@ async def test_non_retryable_errors_are_sent_once(
     assert failed.error.code == "model_http_error"  # pyright: ignore[reportUnnecessaryComparison]
 
 
-async def test_overloaded_is_retried(app: FastAPI, define: Define, live_url: str, user_headers: dict[str, str]) -> None:
+async def test_overloaded_is_retried(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, define: Define, live_url: str, user_headers: dict[str, str]
+) -> None:
     await define("greeter", script("Hi").model)
-    app.state.admission.settings.max_queued_runs = 0  # every background run is refused: 503 Overloaded
+    monkeypatch.setattr(settings, "max_queued_runs", 0)  # every background run is refused: 503 Overloaded
     sent: list[str] = []
     async with _counting_sdk(live_url, user_headers, sent, max_retries=1) as sdk:
         with pytest.raises(openai.InternalServerError) as caught:

@@ -3,9 +3,9 @@
 import httpx
 import openai
 import pytest
-from fastapi import FastAPI
 from openai.types import Model
 
+from app.config import Settings
 from tests.runs.conftest import Define
 from tests.runs.scripts import Call, Sleep, script
 from tests.waits import wait_for_status
@@ -56,7 +56,12 @@ async def test_idempotency_key(
 
 
 async def test_limits_bound_the_run(
-    sdk: openai.AsyncOpenAI, define: Define, app: FastAPI, live_url: str, user_headers: dict[str, str]
+    sdk: openai.AsyncOpenAI,
+    define: Define,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    live_url: str,
+    user_headers: dict[str, str],
 ) -> None:
     looping = script(Call("calculator", {"expression": "1+1"}))
     await define(
@@ -66,7 +71,7 @@ async def test_limits_bound_the_run(
         await sdk.responses.create(model="looper", input="Loop")
     assert caught.value.code == "usage_limit_exceeded"
     await define("slow", script(Sleep(5)).model)
-    app.state.admission.settings.default_deadline_ms = 200
+    monkeypatch.setattr(settings, "default_deadline_ms", 200)
     key = user_headers["Authorization"].removeprefix("Bearer ")
     async with openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=key, max_retries=0) as once:
         with pytest.raises(openai.APIStatusError) as late:
