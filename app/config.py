@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     """DBOS's system database; default: the service's own database (schema ``dbos`` on Postgres, a
     sibling ``*.dbos.sqlite`` file beside a SQLite database)."""
 
+    metrics_token: SecretStr | None = None
+    """When set, ``GET /metrics`` requires ``Authorization: Bearer <token>``; unset, it is open (no user auth)."""
+
     _secret: str | None = PrivateAttr(default=None)
 
     @field_validator("webhook_allowlist", "http_get_allowlist", "executable_tools", mode="before")

@@ -21,6 +21,9 @@ from app.llm.resolve import create_http_client
 from app.llm.router import router as model_endpoints_router
 from app.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.migrate import head_revision
+from app.observability import metrics
+from app.observability.http import HttpMetricsMiddleware
+from app.observability.router import router as metrics_router
 from app.runs.background import Background
 from app.runs.durable import DurableAgents, executor_id_of
 from app.runs.executor import RunExecutor
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None, *, model_resolver: ModelResolve
             await webhook_client.aclose()
             await model_http_client.aclose()
             await database.dispose()
+            metrics.process_exited()
 
     app = FastAPI(
         title="Axon",
@@ -92,9 +96,10 @@ def create_app(settings: Settings | None = None, *, model_resolver: ModelResolve
     app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_failure_window_seconds)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)  # added last, so outermost: every response gets its id
     routers = (health_router, auth_router, tools_router, agents_router, model_endpoints_router, runs_router)
-    for router in (*routers, sessions_router):
+    for router in (*routers, sessions_router, metrics_router):
         app.include_router(router)
     _publish_envelope_schema(app)
     return app
