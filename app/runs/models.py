@@ -35,6 +35,13 @@ class UsageLimitsIn(BaseModel):
     input_tokens_limit: int | None = Field(default=None, ge=1, le=2**53)
     output_tokens_limit: int | None = Field(default=None, ge=1, le=2**53)
     total_tokens_limit: int | None = Field(default=None, ge=1, le=2**53)
+    cost_limit_usd: float | None = Field(
+        default=None,
+        ge=0,
+        le=1e9,
+        description="USD; checked before each model request against the run's known cost so far "
+        "(not enforceable for a model without a known price).",
+    )
 
 
 class RunOptions(BaseModel):
