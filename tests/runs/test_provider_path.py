@@ -41,11 +41,10 @@ from tests.doubles.openai_upstream import (
     server_error,
     unauthorized,
 )
-
-UNPRICED = {"cache_read_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0, "cost_usd": None}
 from tests.factories import auth_headers
 from tests.runs.sse import SSEEvent, iter_sse, names, read_sse
 
+UNPRICED = {"cache_read_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0, "cost_usd": None}
 ANSWER_SCHEMA = {
     "type": "object",
     "properties": {
