@@ -69,6 +69,7 @@ class Run(Base):
     __table_args__ = (
         UniqueConstraint("owner_id", "idempotency_key", name="uq_runs_owner_id_idempotency_key"),
         Index("ix_runs_owner_id_created_at", "owner_id", "created_at"),
+        Index("ix_runs_created_at", "created_at"),  # GET /usage over every owner (admins)
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -218,6 +218,8 @@ class ModelEndpoint(WireModel):
     name: str
     base_url: str
     has_api_key: bool
+    prices: dict[str, float | None] | None = None
+    """USD per million tokens: ``input_per_mtok``, ``output_per_mtok``, ``cache_read_per_mtok``, ``cache_write_per_mtok``."""
     created_at: dt.datetime
     updated_at: dt.datetime
 
