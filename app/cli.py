@@ -20,6 +20,7 @@ from app.auth.schemas import UserCreate
 from app.config import get_settings
 from app.db import Database
 from app.errors import AppError
+from app.observability import logging as logs
 from app.observability import multiproc
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port or settings.port,
             workers=args.workers,
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-            log_level="info",
+            log_config=logs.config(settings.log_format, settings.log_level, settings.log_content),
         )
     return 0
 

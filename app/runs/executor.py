@@ -26,6 +26,7 @@ from pydantic_ai.usage import RunUsage
 from app.config import Settings
 from app.db import Database, utcnow
 from app.errors import AppError, Cancelled, Interrupted
+from app.observability import logging as logs
 from app.observability import metrics
 from app.runs import store
 from app.runs.errors import ShuttingDown, map_exception
@@ -174,6 +175,7 @@ class RunExecutor:
         self, spec: RunSpec, channel: RunChannel, durable_agent: Agent[RunDeps, Any] | None = None
     ) -> None:
         key = str(spec.run_id)
+        logs.bind(run_id=key, agent=spec.agent.name, owner=spec.principal.username, request_id=spec.request_id)
         usage = RunUsage()
         deps = RunDeps(
             vars=spec.deps_vars,
@@ -344,11 +346,13 @@ class RunExecutor:
     def _record_end(self, spec: RunSpec, outcome: _Outcome, end: store.RunEnd) -> None:
         """Metrics of a run this process ended: a few counter increments."""
         mode = "background" if str(spec.run_id) in self._inline else "agent_tool" if spec.lineage else "stream"
+        error_type = outcome.error.error_type if outcome.error is not None else None
+        logger.info("run ended %s", outcome.status, extra={"error_type": error_type})
         metrics.record_run_end(
             agent=spec.agent.name,
             mode=mode if spec.streamed else "sync",
             status=outcome.status,
-            error_type=outcome.error.error_type if outcome.error is not None else None,
+            error_type=error_type,
             duration_s=(end.finished_at - spec.started_at).total_seconds(),
             first_event_s=(end.first_token_at - spec.started_at).total_seconds() if end.first_token_at else None,
             messages=outcome.messages,
