@@ -20,8 +20,13 @@ from app.auth.schemas import UserCreate
 from app.config import get_settings
 from app.db import Database
 from app.errors import AppError
+from app.observability import logging as logs
+from app.observability import multiproc
 
 T = TypeVar("T")
+WORKER_HEALTHCHECK_SECONDS = 60
+"""How long uvicorn waits for a worker's health answer before killing it: a worker importing and
+starting the app on a busy machine can hold the interpreter for longer than uvicorn's default 5 s."""
 
 
 def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -44,14 +49,16 @@ def _serve(args: argparse.Namespace) -> int:
         migrate.upgrade(settings.database_url)
     if settings.env == "development":
         _with_session(_bootstrap_admin)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers,
-        log_level="info",
-    )
+    with multiproc.shared_metrics(args.workers):  # /metrics answers for all workers
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            log_config=logs.config(settings.log_format, settings.log_level, settings.log_content),
+        )
     return 0
 
 

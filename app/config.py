@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     """DBOS's system database; default: the service's own database (schema ``dbos`` on Postgres, a
     sibling ``*.dbos.sqlite`` file beside a SQLite database)."""
 
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line (time, level, message, logger, request_id, run_id, agent, owner, ...)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = "INFO"
+    log_content: bool = False
+    """Log prompts, outputs and tool arguments (never by default)."""
+    metrics_token: SecretStr | None = None
+    """When set, ``GET /metrics`` requires ``Authorization: Bearer <token>``; unset, it is open (no user auth)."""
+
     _secret: str | None = PrivateAttr(default=None)
 
     @field_validator("webhook_allowlist", "http_get_allowlist", "executable_tools", mode="before")

@@ -24,6 +24,9 @@ from app.llm.resolve import create_http_client
 from app.llm.router import router as model_endpoints_router
 from app.middleware import BodyLimitMiddleware, RequestIdMiddleware, UnexpectedErrorMiddleware
 from app.migrate import head_revision
+from app.observability import metrics
+from app.observability.http import HttpMetricsMiddleware
+from app.observability.router import router as metrics_router
 from app.runs.background import Background
 from app.runs.durable import DurableAgents, executor_id_of
 from app.runs.executor import RunExecutor
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None, *, model_resolver: ModelResolve
             await webhook_client.aclose()
             await model_http_client.aclose()
             await database.dispose()
+            metrics.process_exited()
 
     app = FastAPI(
         title="Axon",
@@ -97,9 +101,10 @@ def create_app(settings: Settings | None = None, *, model_resolver: ModelResolve
     install_error_shapes(app, {OPENAI_PREFIX: openai_error_body})
     app.add_middleware(UnexpectedErrorMiddleware)  # innermost: just outside the routes' exception handlers
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)  # added last, so outermost: every response gets its id
     routers = (health_router, auth_router, tools_router, agents_router, model_endpoints_router, runs_router)
-    for router in (*routers, sessions_router):
+    for router in (*routers, sessions_router, metrics_router):
         app.include_router(router)
     openai_doors = (openai_common.router, openai_chat.router, open_responses.router)  # /v1, API.md §6.1
     for door in openai_doors:

@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.error_handlers import unexpected_error_response
 from app.errors import PayloadTooLarge, render, shape_for
+from app.observability import logging as logs
 
 MAX_REQUEST_ID_LENGTH = 128
 
@@ -26,6 +27,7 @@ class RequestIdMiddleware:
         valid = 0 < len(incoming) <= MAX_REQUEST_ID_LENGTH and incoming.isascii() and incoming.isprintable()
         request_id = incoming if valid else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        logs.bind(request_id=request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

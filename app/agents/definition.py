@@ -73,6 +73,7 @@ class UsageLimitsSpec(_Strict):
     input_tokens_limit: int | None = Field(default=None, ge=0)
     output_tokens_limit: int | None = Field(default=None, ge=0)
     total_tokens_limit: int | None = Field(default=None, ge=0)
+    cost_limit_usd: float | None = Field(default=None, ge=0, description="Checked before each model request.")
 
 
 class AgentDefinition(_Strict):

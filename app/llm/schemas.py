@@ -4,6 +4,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from app.llm.prices import ModelPrices
+
 EndpointName = Annotated[
     str,
     Field(
@@ -21,6 +23,11 @@ class ModelEndpointCreate(BaseModel):
     name: EndpointName
     base_url: str = Field(max_length=2048, description="http(s) base URL, e.g. `http://127.0.0.1:8080/v1`.")
     api_key: SecretStr | None = Field(default=None, max_length=4096, description="Write-only.")
+    prices: ModelPrices | None = Field(
+        default=None,
+        description="USD per million tokens for every model of this endpoint; runs report `usage.cost_usd` "
+        "from them and `cost_limit_usd` applies. Without prices, cost is null unless genai-prices knows the URL.",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -39,5 +46,6 @@ class ModelEndpointRead(BaseModel):
     name: str
     base_url: str
     has_api_key: bool = Field(description="Whether a key is stored; the key itself is never returned.")
+    prices: ModelPrices | None = None
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db import utcnow
 from app.errors import Conflict, InvalidRequest, NotFound
-from app.llm import crypto
+from app.llm import crypto, prices
 from app.llm.models import ModelEndpoint
+from app.llm.prices import ModelPrices
 from app.llm.resolve import EndpointConfig, is_reserved_name
 from app.llm.schemas import ModelEndpointCreate
 from app.pagination import PageParams, page_of, paginate
@@ -45,7 +46,10 @@ async def create_endpoint(session: AsyncSession, settings: Settings, data: Model
     _check_name(data.name)
     key = data.api_key.get_secret_value() if data.api_key else None
     endpoint = ModelEndpoint(
-        name=data.name, base_url=data.base_url, api_key_encrypted=crypto.encrypt(settings, key) if key else None
+        name=data.name,
+        base_url=data.base_url,
+        api_key_encrypted=crypto.encrypt(settings, key) if key else None,
+        prices=data.prices.model_dump() if data.prices else None,
     )
     session.add(endpoint)
     try:
@@ -75,6 +79,7 @@ async def replace_endpoint(
     key = data.api_key.get_secret_value() if data.api_key else None
     endpoint.base_url = data.base_url
     endpoint.api_key_encrypted = crypto.encrypt(settings, key) if key else None
+    endpoint.prices = data.prices.model_dump() if data.prices else None
     endpoint.updated_at = utcnow()
     await session.flush()
     ENDPOINT_GENERATION.bump()
@@ -111,4 +116,7 @@ async def load_endpoints(
         for row in rows
     }
     fingerprint = tuple(sorted((row.name, f"{row.id}:{row.updated_at.isoformat()}") for row in rows))
+    prices.register(
+        (row.name, row.base_url, ModelPrices.model_validate(row.prices) if row.prices else None) for row in rows
+    )
     return configs, fingerprint

@@ -26,6 +26,8 @@ from pydantic_ai.usage import RunUsage
 from app.config import Settings
 from app.db import Database, utcnow
 from app.errors import AppError, Cancelled, Interrupted
+from app.observability import logging as logs
+from app.observability import metrics
 from app.runs import store
 from app.runs.errors import ShuttingDown, map_exception
 from app.runs.events import EventTranslator, LiveChannels, RunChannel, derive_events
@@ -84,8 +86,7 @@ class RunExecutor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._tokens: dict[str, CancellationToken] = {}
         self._interrupted: set[str] = set()
-        self._inline: dict[str, asyncio.Task[Any]] = {}
-        """Background runs executing in a DBOS workflow's own task."""
+        self._inline: dict[str, asyncio.Task[Any]] = {}  # background runs, each in its DBOS workflow's task
         self._cancel_requested: set[str] = set()
         self._detached: set[str] = set()
 
@@ -173,6 +174,7 @@ class RunExecutor:
         self, spec: RunSpec, channel: RunChannel, durable_agent: Agent[RunDeps, Any] | None = None
     ) -> None:
         key = str(spec.run_id)
+        logs.bind(run_id=key, agent=spec.agent.name, owner=spec.principal.username, request_id=spec.request_id)
         usage = RunUsage()
         deps = RunDeps(
             vars=spec.deps_vars,
@@ -192,6 +194,8 @@ class RunExecutor:
         def emit(name: str, data: dict[str, Any]) -> None:
             if not first_token_at and name in _FIRST_TOKEN_EVENTS:
                 first_token_at.append(utcnow())
+            if name == "tool.result":
+                metrics.record_tool_result(data["tool_name"], data["outcome"])
             channel.emit(name, data)
             wake.set()
 
@@ -207,6 +211,7 @@ class RunExecutor:
         outcome: _Outcome
         external_cancel: BaseException | None = None
         agent: Agent[RunDeps, Any] | None = durable_agent
+        metrics.RUNS_ACTIVE.inc()
         with capture_run_messages() as captured:
             try:
                 agent = durable_agent or await self.agents.get(spec.version)
@@ -261,6 +266,7 @@ class RunExecutor:
             self._tasks.pop(key, None)
             self._tokens.pop(key, None)
             self._interrupted.discard(key)
+            metrics.RUNS_ACTIVE.dec()
         external_cancel = external_cancel or late_cancel
         if detached:
             raise external_cancel or asyncio.CancelledError()
@@ -332,10 +338,25 @@ class RunExecutor:
         )
         self.live.pop(channel.run_id, None)  # its end is in the database now: new followers read it there
         if stored:
+            self._record_end(spec, outcome, end)
             await self.notifier.events_stored(channel.run_id)
             channel.publish(terminal)
         else:  # ended by someone else, or the database is away: followers read the stored end
             channel.close()
+
+    def _record_end(self, spec: RunSpec, outcome: _Outcome, end: store.RunEnd) -> None:
+        mode = "background" if str(spec.run_id) in self._inline else "agent_tool" if spec.lineage else "stream"
+        error_type = outcome.error.error_type if outcome.error is not None else None
+        logger.info("run ended %s", outcome.status, extra={"error_type": error_type})
+        metrics.record_run_end(  # a few counter increments
+            agent=spec.agent.name,
+            mode=mode if spec.streamed else "sync",
+            status=outcome.status,
+            error_type=error_type,
+            duration_s=(end.finished_at - spec.started_at).total_seconds(),
+            first_event_s=(end.first_token_at - spec.started_at).total_seconds() if end.first_token_at else None,
+            messages=outcome.messages,
+        )
 
     async def _flush_loop(self, channel: RunChannel, wake: asyncio.Event) -> None:
         while True:

@@ -35,6 +35,13 @@ class UsageLimitsIn(BaseModel):
     input_tokens_limit: int | None = Field(default=None, ge=1, le=2**53)
     output_tokens_limit: int | None = Field(default=None, ge=1, le=2**53)
     total_tokens_limit: int | None = Field(default=None, ge=1, le=2**53)
+    cost_limit_usd: float | None = Field(
+        default=None,
+        ge=0,
+        le=1e9,
+        description="USD; checked before each model request against the run's known cost so far "
+        "(not enforceable for a model without a known price).",
+    )
 
 
 class RunExtras(BaseModel):
@@ -79,6 +86,7 @@ class Run(Base):
     __table_args__ = (
         UniqueConstraint("owner_id", "idempotency_key", name="uq_runs_owner_id_idempotency_key"),
         Index("ix_runs_owner_id_created_at", "owner_id", "created_at"),
+        Index("ix_runs_created_at", "created_at"),  # GET /usage over every owner (admins)
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -3,6 +3,7 @@
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
@@ -92,11 +93,21 @@ class AgentRef(BaseModel):
 
 
 class Usage(BaseModel):
+    """What a run used, its sub-runs (`agent` tools) included."""
+
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
     tool_calls: int = 0
+    cache_read_tokens: int = Field(default=0, description="Input tokens read from the provider's cache.")
+    cache_write_tokens: int = Field(default=0, description="Input tokens written to the provider's cache.")
+    reasoning_tokens: int = Field(default=0, description="Output tokens spent reasoning (part of `output_tokens`).")
+    cost_usd: float | None = Field(
+        default=None,
+        description="Sum of the priced model requests (genai-prices, or the model endpoint's own `prices`); "
+        "null when no request had a known price.",
+    )
 
     @classmethod
     def of(cls, usage: RunUsage) -> "Usage":
@@ -106,6 +117,23 @@ class Usage(BaseModel):
             output_tokens=usage.output_tokens,
             total_tokens=usage.total_tokens,
             tool_calls=usage.tool_calls,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.output_reasoning_tokens,
+            cost_usd=float(usage.cost) if usage.cost is not None else None,
+        )
+
+    def run_usage(self) -> RunUsage:
+        """Back to pydantic-ai's type (a sub-run's usage added to its parent's)."""
+        return RunUsage(
+            requests=self.requests,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            tool_calls=self.tool_calls,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            output_reasoning_tokens=self.reasoning_tokens,
+            cost=Decimal(str(self.cost_usd)) if self.cost_usd is not None else None,
         )
 
 

@@ -17,7 +17,6 @@ from typing import Any, Literal, Protocol
 
 import httpx
 from pydantic import BaseModel
-from pydantic_ai.usage import RunUsage
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -236,16 +235,7 @@ class Admission:
             message = data.get("message", "the sub-agent was cancelled")
             raise ToolError(f"Agent {agent_ref!r} failed: {message}", details={"run_id": str(run.id), "error": error})
         used = Usage.model_validate(data.get("usage") or {})
-        return SubRunResult(
-            run_id=str(run.id),
-            output=data.get("output"),
-            usage=RunUsage(
-                requests=used.requests,
-                input_tokens=used.input_tokens,
-                output_tokens=used.output_tokens,
-                tool_calls=used.tool_calls,
-            ),
-        )
+        return SubRunResult(run_id=str(run.id), output=data.get("output"), usage=used.run_usage())
 
     # -- pieces ----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ are shared by admission and by that builder, so a stored run is read back exactl
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -176,7 +177,7 @@ def effective_limits(definition: dict[str, Any], requested: UsageLimitsIn | None
     """Per field the smaller of the definition's and the request's limit (a looser request is clamped)."""
     configured: dict[str, Any] = definition.get("usage_limits") or {}
     asked = requested.model_dump(exclude_none=True) if requested else {}
-    limits: dict[str, int] = {}
+    limits: dict[str, Any] = {}
     for name in UsageLimitsIn.model_fields:
         values = [v for v in (configured.get(name), asked.get(name)) if v is not None]
         if values:
@@ -187,6 +188,7 @@ def effective_limits(definition: dict[str, Any], requested: UsageLimitsIn | None
         input_tokens_limit=limits.get("input_tokens_limit"),
         output_tokens_limit=limits.get("output_tokens_limit"),
         total_tokens_limit=limits.get("total_tokens_limit"),
+        cost_limit=Decimal(str(limits["cost_limit_usd"])) if "cost_limit_usd" in limits else None,
     )
 
 

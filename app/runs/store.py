@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, utcnow
 from app.errors import AppError
+from app.observability import metrics
 from app.runs.events import RunEventOut
 from app.runs.models import LIVE_STATUSES, Run, RunEvent, RunStatus
 from app.runs.schemas import Usage
@@ -165,6 +166,8 @@ async def end_unexecuted(
             terminal = RunEventOut(seq, "run.cancelled", {"usage": usage, "run_id": str(run_id), "seq": seq})
         end = RunEnd(status=status, usage=usage, finished_at=utcnow(), error=envelope, messages=run.messages)
         await _write_end(session, run_id, end, [terminal], run.session_id, only_if)
+    error_type = error.error_type if error is not None else "Cancelled" if status == "cancelled" else ""
+    metrics.RUNS.labels(run.agent_name, status, error_type).inc()
     return terminal
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from app.config import Settings
+from app.observability.metrics import record_webhook_delivery
 from app.tools.outbound import OutboundRefused, Resolver, match_allowlist, pin, system_resolver
 
 MAX_RESPONSE_BYTES = 1_048_576
@@ -91,6 +92,7 @@ async def call_webhook(
         try:
             target = await pin(url, settings.webhook_allowlist, resolver)
         except OutboundRefused as exc:
+            record_webhook_delivery("refused")
             raise WebhookFailed(f"Webhook refused: {exc}") from exc
         timestamp = str(int(time.time()))
         headers = {
@@ -111,10 +113,13 @@ async def call_webhook(
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
+            record_webhook_delivery("timeout")
             problem = f"timed out after {seconds:g}s"
         except httpx.TransportError as exc:
+            record_webhook_delivery("connection_error")
             problem = f"connection failed ({type(exc).__name__})"
         else:
+            record_webhook_delivery("success" if response.is_success else f"http_{response.status_code // 100}xx")
             if response.is_success:
                 return _decode(response, content)
             snippet = content[:300].decode("utf-8", errors="replace")

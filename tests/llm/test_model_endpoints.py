@@ -53,6 +53,7 @@ async def test_create_list_delete(client: httpx.AsyncClient, admin_headers: dict
         "name": "local",
         "base_url": "http://127.0.0.1:9/v1",
         "has_api_key": True,
+        "prices": None,
         "created_at": IsDatetime(iso_string=True),
         "updated_at": IsDatetime(iso_string=True),
     }

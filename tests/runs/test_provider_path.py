@@ -43,6 +43,7 @@ from tests.factories import auth_headers
 from tests.runs.sse import SSEEvent, iter_sse, names, read_sse
 from tests.waits import wait_for_status
 
+UNPRICED = {"cache_read_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0, "cost_usd": None}
 ANSWER_SCHEMA = {
     "type": "object",
     "properties": {
@@ -102,7 +103,7 @@ async def test_streamed_text_reports_the_upstream_usage(
 
     events = await stream(client, user_headers, plain)
 
-    usage = {"requests": 1, "input_tokens": 13, "output_tokens": 5, "total_tokens": 18, "tool_calls": 0}
+    usage = {"requests": 1, "input_tokens": 13, "output_tokens": 5, "total_tokens": 18, "tool_calls": 0, **UNPRICED}
     assert names(events) == ["run.started", "text.delta", "text.delta", "text.delta", "run.completed"]
     assert "".join(e.data["delta"] for e in events if e.event == "text.delta") == "Hello from upstream"
     completed = events[-1].data
@@ -131,7 +132,14 @@ async def test_sync_run_over_the_real_model(
             "status": "completed",
             "agent": {"id": IsStr(), "name": "prov", "version": 1, "spec_hash": IsStr(min_length=64, max_length=64)},
             "output": "Fine, thanks.",
-            "usage": {"requests": 1, "input_tokens": 20, "output_tokens": 4, "total_tokens": 24, "tool_calls": 0},
+            "usage": {
+                "requests": 1,
+                "input_tokens": 20,
+                "output_tokens": 4,
+                "total_tokens": 24,
+                "tool_calls": 0,
+                **UNPRICED,
+            },
             "messages": IsList(length=2),
             "deferred": None,
             "started_at": IsDatetime(iso_string=True),
@@ -195,7 +203,7 @@ async def test_tool_calling_stream(
     assert (events[-1].id, events[-1].event) == ("7", "run.completed")
     assert events[-1].data == IsPartialDict(
         output="It is 42.",
-        usage={"requests": 2, "input_tokens": 75, "output_tokens": 13, "total_tokens": 88, "tool_calls": 1},
+        usage={"requests": 2, "input_tokens": 75, "output_tokens": 13, "total_tokens": 88, "tool_calls": 1, **UNPRICED},
     )
     tool_message = upstream.chat_requests[1].body["messages"][-1]
     assert (tool_message["role"], tool_message["tool_call_id"], tool_message["content"]) == ("tool", "call_calc", "42")
@@ -233,7 +241,14 @@ async def test_structured_output_retries_exhausted(
         {
             "errors": [{"path": "$.confidence", "message": "-1 is less than the minimum of 0"}],
             "raw_output": {"answer": "yes", "confidence": -1},
-            "usage": {"requests": 2, "input_tokens": 22, "output_tokens": 14, "total_tokens": 36, "tool_calls": 0},
+            "usage": {
+                "requests": 2,
+                "input_tokens": 22,
+                "output_tokens": 14,
+                "total_tokens": 36,
+                "tool_calls": 0,
+                **UNPRICED,
+            },
         },
         retryable=True,
     )

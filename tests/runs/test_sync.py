@@ -17,7 +17,17 @@ RISK_SCHEMA = {
     "required": ["advice", "risk"],
     "additionalProperties": False,
 }
-USAGE = {"requests": IsInt, "input_tokens": IsInt, "output_tokens": IsInt, "total_tokens": IsInt, "tool_calls": IsInt}
+USAGE = {
+    "requests": IsInt,
+    "input_tokens": IsInt,
+    "output_tokens": IsInt,
+    "total_tokens": IsInt,
+    "tool_calls": IsInt,
+    "cache_read_tokens": 0,
+    "cache_write_tokens": 0,
+    "reasoning_tokens": 0,
+    "cost_usd": None,
+}
 
 
 async def test_sync_run_with_structured_output(

@@ -74,6 +74,11 @@ class Usage(WireModel):
     output_tokens: int = 0
     total_tokens: int = 0
     tool_calls: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None
+    """USD; None when no model request of the run had a known price."""
 
 
 class DeferredCall(WireModel):
@@ -151,6 +156,7 @@ class UsageLimits(WireModel):
     input_tokens_limit: int | None = None
     output_tokens_limit: int | None = None
     total_tokens_limit: int | None = None
+    cost_limit_usd: float | None = None
 
 
 class ApprovalDecision(WireModel):
@@ -212,6 +218,8 @@ class ModelEndpoint(WireModel):
     name: str
     base_url: str
     has_api_key: bool
+    prices: dict[str, float | None] | None = None
+    """USD per million tokens: ``input_per_mtok``, ``output_per_mtok``, ``cache_read_per_mtok``, ``cache_write_per_mtok``."""
     created_at: dt.datetime
     updated_at: dt.datetime
 
