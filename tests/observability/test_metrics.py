@@ -20,11 +20,6 @@ from tests.runs.scripts import Call, Sleep, script
 CALCULATOR = {"type": "builtin", "name": "calculator"}
 
 
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"queue_poll_seconds": 0.05, "max_concurrent_runs_per_owner": 1})
-
-
 def priced_model() -> FunctionModel:
     """One answer whose usage a provider would report, with a known price."""
 
@@ -148,8 +143,9 @@ async def test_http_requests_are_labelled_by_route_template(
 
 class TestMetricsToken:
     @pytest.fixture
-    def settings(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"metrics_token": SecretStr("scrape-secret")})
+    def settings(self, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+        monkeypatch.setattr(settings, "metrics_token", SecretStr("scrape-secret"))  # the shared app's, undone after
+        return settings
 
     async def test_metrics_need_the_token_when_one_is_set(
         self, client: httpx.AsyncClient, user_headers: dict[str, str]
