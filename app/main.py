@@ -28,6 +28,7 @@ from app.migrate import head_revision
 from app.observability import metrics
 from app.observability.http import HttpMetricsMiddleware
 from app.observability.router import router as metrics_router
+from app.openapi import exact_inputs
 from app.runs.background import Background
 from app.runs.durable import DurableAgents, executor_id_of
 from app.runs.executor import RunExecutor
@@ -127,7 +128,7 @@ def _publish_envelope_schema(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _with_envelope(original())
+            app.openapi_schema = exact_inputs(_with_envelope(original()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

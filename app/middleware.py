@@ -145,9 +145,13 @@ _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "p
 
 
 def documented_methods(openapi: dict[str, Any], path: str) -> set[str]:
-    """The methods the OpenAPI document lists for every path template that matches ``path``."""
+    """The methods the OpenAPI document lists for ``path``: its own if it is a concrete path of the document
+    (concrete paths win over templated ones, as in OpenAPI), else those of every template that matches it."""
+    paths: dict[str, dict[str, Any]] = openapi.get("paths", {})
+    if path in paths:
+        return {method.upper() for method in paths[path] if method in _HTTP_METHODS}
     methods: set[str] = set()
-    for template, item in openapi.get("paths", {}).items():
+    for template, item in paths.items():
         pattern = "".join(
             "[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^}]+\})", template)
         )
