@@ -88,5 +88,7 @@ async def check_inputs(request: Request) -> None:
             problems.append((["header", key], problem))
     problems.extend(await _body_problems(request))
     if problems:
-        errors = [{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in problems]
-        raise InvalidRequest("Request has text or numbers the service cannot store.", details={"errors": errors})
+        raise InvalidRequest(
+            "Request has text or numbers the service cannot store.",
+            errors=[{"loc": loc, "msg": msg} for loc, msg in problems],
+        )

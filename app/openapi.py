@@ -40,14 +40,38 @@ _ANNOTATIONS = {"title", "description", "default", "examples", "example", "depre
 def exact_inputs(document: dict[str, Any]) -> dict[str, Any]:
     """Apply the rules above to a generated document, in place; returns it."""
     components: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
-    for schema in components.values():
-        _walk(schema)
-    for path_item in document.get("paths", {}).values():
-        for method, operation in path_item.items():
-            if method in _HTTP_METHODS:
-                _exact_operation(operation)
+    operations = [
+        operation
+        for path_item in document.get("paths", {}).values()
+        for method, operation in path_item.items()
+        if method in _HTTP_METHODS
+    ]
+    # Components a request may carry; the error envelope, which echoes what it refused, is not one.
+    for name in _referenced([(op.get("parameters"), op.get("requestBody")) for op in operations], components):
+        _walk(components[name])
+    for operation in operations:
+        _exact_operation(operation)
     components["JsonValue"] = JSON_VALUE
     return document
+
+
+def _referenced(roots: Any, components: dict[str, Any]) -> set[str]:
+    """The names of the components ``roots`` refer to, directly or through other components."""
+    found: set[str] = set()
+    pending = [roots]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = cast(dict[str, Any], node).get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in found and name in components:
+                    found.add(name)
+                    pending.append(components[name])
+            pending.extend(cast(dict[str, Any], node).values())
+        elif isinstance(node, list):
+            pending.extend(cast(list[Any], node))
+    return found
 
 
 def _exact_operation(operation: dict[str, Any]) -> None:
