@@ -47,7 +47,7 @@ def exact_inputs(document: dict[str, Any]) -> dict[str, Any]:
         if method in _HTTP_METHODS
     ]
     # Components a request may carry; the error envelope, which echoes what it refused, is not one.
-    for name in _referenced([(op.get("parameters"), op.get("requestBody")) for op in operations], components):
+    for name in _referenced([[op.get("parameters"), op.get("requestBody")] for op in operations], components):
         _walk(components[name])
     for operation in operations:
         _exact_operation(operation)
