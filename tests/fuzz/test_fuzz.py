@@ -1,8 +1,9 @@
 """schemathesis against the app on each backend: every check, zero failures.
 
-The app runs in this process (``schemathesis.openapi.from_asgi``: schemathesis starts its lifespan on
-an event loop thread of its own) on a fresh, migrated database with an admin API key. schemathesis
-reads ``/openapi.json`` and runs its engine, the same one as its command line, with the settings of
+The app is the suite's own (the ``app`` fixture, its lifespan on the test's event loop) with an admin
+API key; schemathesis calls it in process (``schemathesis.openapi.from_asgi``) from a thread of its
+own, each request bridged onto the test's loop. It reads ``/openapi.json`` and runs its engine, the
+same one as its command line, with the settings of
 ``schemathesis.toml`` beside this file, every check, a fixed seed and the budget of a profile:
 
 - ``ci`` (``make test``): examples, fuzzing and stateful phases, a few cases per operation;
@@ -12,25 +13,21 @@ reads ``/openapi.json`` and runs its engine, the same one as its command line, w
 lists each problem with the curl command that reproduces it.
 """
 
+import asyncio
 import os
 import tomllib
 import warnings
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import schemathesis
+from fastapi import FastAPI
 from hypothesis.errors import HypothesisDeprecationWarning
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, from_schema
 from schemathesis.engine.events import EngineFinished, FatalError, NonFatalError, ScenarioFinished
 from schemathesis.python import asgi
-
-from app.config import Settings
-from app.main import create_app
-from tests.databases import scratch_database
-from tests.runs.processes import api_key
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 CHECKS = [
@@ -71,15 +68,35 @@ def _config(headers: dict[str, str]) -> SchemathesisConfig:
     return SchemathesisConfig.from_dict(data)
 
 
-@pytest.fixture
-async def fuzz_settings(backend: str, tmp_path: Path) -> AsyncIterator[tuple[Settings, dict[str, str]]]:
-    async with scratch_database(backend, tmp_path, "axon_fuzz", migrated=True) as url:
-        settings = Settings(
-            database_url=url,
-            env="development",
-            secret_key="fuzz-secret-key-that-is-long-enough-for-hs256",  # type: ignore[arg-type]
-        )
-        yield settings, await api_key(url, "fuzzer", role="admin")
+def _bridged(app: ASGIApp, loop: asyncio.AbstractEventLoop) -> ASGIApp:
+    """``app`` as schemathesis calls it, from the event loop thread it runs ASGI apps on.
+
+    Each request runs on ``loop``, the test's, where the ``app`` fixture started the lifespan (one
+    app per process: DBOS runs once); schemathesis's own lifespan messages are answered here.
+    """
+
+    async def bridged(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        here = asyncio.get_running_loop()
+
+        async def receive_here() -> Message:
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(receive(), here))
+
+        async def send_here(message: Message) -> None:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(send(message), here))
+
+        handled = asyncio.run_coroutine_threadsafe(app(scope, receive_here, send_here), loop)
+        try:
+            await asyncio.wrap_future(handled)
+        except asyncio.CancelledError:  # schemathesis cut an event stream short
+            handled.cancel()
+            raise
+
+    return bridged
 
 
 def _describe(event: ScenarioFinished) -> list[str]:
@@ -95,9 +112,13 @@ def _describe(event: ScenarioFinished) -> list[str]:
     return problems or [f"[{event.phase.value}] {event.label}: {event.status.value}"]
 
 
-def test_schemathesis_finds_nothing(fuzz_settings: tuple[Settings, dict[str, str]]) -> None:
-    settings, headers = fuzz_settings
-    app = create_app(settings)
+async def test_schemathesis_finds_nothing(app: FastAPI, admin_headers: dict[str, str]) -> None:
+    problems = await asyncio.to_thread(_run, _bridged(app, asyncio.get_running_loop()), _config(admin_headers))
+    assert not problems, "\n\n".join(dict.fromkeys(problems))
+
+
+def _run(app: ASGIApp, config: SchemathesisConfig) -> list[str]:
+    """The engine's run (blocking): every problem it found."""
     problems: list[str] = []
     finished: EngineFinished | None = None
     scenarios: dict[str, int] = {}
@@ -108,7 +129,7 @@ def test_schemathesis_finds_nothing(fuzz_settings: tuple[Settings, dict[str, str
         warnings.simplefilter("default")
         warnings.simplefilter("ignore", HypothesisDeprecationWarning)  # schemathesis's own use of `random`
         try:
-            schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=_config(headers))
+            schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
             for event in from_schema(schema).execute():
                 if isinstance(event, ScenarioFinished):
                     scenarios[event.phase.value] = scenarios.get(event.phase.value, 0) + 1
@@ -126,4 +147,4 @@ def test_schemathesis_finds_nothing(fuzz_settings: tuple[Settings, dict[str, str
     if os.environ.get("AXON_FUZZ_STATS"):
         print(f"schemathesis: {finished.running_time:.1f} s, scenarios {scenarios}, cases {requests}")  # noqa: T201
         print(sorted(timings, reverse=True)[:12])  # noqa: T201
-    assert not problems, "\n\n".join(dict.fromkeys(problems))
+    return problems
