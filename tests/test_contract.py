@@ -44,8 +44,8 @@ async def test_a_version_number_beyond_the_column_is_not_found(
 ) -> None:
     agent = await _agent(client, user_headers)
     response = await client.request(method, path.format(a=agent), headers=user_headers)
-    assert response.status_code in {404, 422}  # 404 once path errors are NotFound (app.errors)
-    assert response.json()["status"] == "error"
+    assert response.status_code == 404
+    assert response.json()["error_type"] == "NotFound"
 
 
 async def test_a_run_version_beyond_the_column_is_a_validation_error(
