@@ -26,19 +26,9 @@ from pydantic_ai.providers.ollama import OllamaProvider
 from pydantic_ai.providers.openai import OpenAIProvider
 
 from app.config import Settings
-from app.errors import AppError
+from app.errors import ModelNotConfigured
 
-
-class ModelNotConfigured(AppError):
-    """This server cannot serve the model as configured: missing credentials, SDK or model endpoint.
-
-    A ``422``, not a ``503``: the same request fails the same way until an operator configures the
-    server or the agent names another model, so no retry can help (``retryable: false``). The
-    definition itself was accepted, with a warning saying its runs will fail.
-    """
-
-    status_code = 422
-    error_type = "ModelNotConfigured"
+__all__ = ["ModelNotConfigured"]  # raised here; defined with the other error types
 
 
 @dataclass(frozen=True)
