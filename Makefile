@@ -3,7 +3,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 UV_VERSION := 0.13.8
 
-.PHONY: run test lint typecheck pytest install bench clean
+.PHONY: run test lint typecheck pytest fuzz install bench clean
 
 $(UV):
 	python3 -m venv .tools
@@ -28,6 +28,11 @@ pytest: install
 	$(UV) run --frozen pytest -n auto $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The schemathesis run of `make test` (tests/fuzz) with the deeper profile: every phase, coverage
+# included, and many more cases per operation. AXON_FUZZ_SEED=N for another seed.
+fuzz: install
+	AXON_FUZZ_PROFILE=deep AXON_FUZZ_STATS=1 $(UV) run --frozen pytest -s -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
 
 clean:
 	rm -rf .venv .tools .pytest_cache .ruff_cache

@@ -31,6 +31,7 @@ ErrorType = Literal[
     "ContentFiltered",
     "ModelHTTPError",
     "ModelUnavailable",
+    "ModelNotConfigured",
     "ToolError",
     "Cancelled",
     "Interrupted",
@@ -245,6 +246,18 @@ class ModelUnavailable(AppError):
     status_code = 503
     error_type = "ModelUnavailable"
     retryable = True
+
+
+class ModelNotConfigured(AppError):
+    """This server cannot serve the model as configured: missing credentials, SDK or model endpoint.
+
+    A ``422``, not a ``503``: the same request fails the same way until an operator configures the
+    server or the agent names another model, so no retry can help (``retryable: false``). The
+    definition itself was accepted, with a warning saying its runs will fail.
+    """
+
+    status_code = 422
+    error_type = "ModelNotConfigured"
 
 
 class ToolError(AppError):

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from app.agents.build import AgentFactory
 from app.agents.router import router as agents_router
@@ -20,13 +20,15 @@ from app.doors.openai_errors import OPENAI_PREFIX, openai_error_body
 from app.error_handlers import install_error_handlers
 from app.errors import ErrorEnvelope, install_error_shapes
 from app.health.router import router as health_router
+from app.inputs import check_inputs
 from app.llm.resolve import create_http_client
 from app.llm.router import router as model_endpoints_router
-from app.middleware import BodyLimitMiddleware, RequestIdMiddleware, UnexpectedErrorMiddleware
+from app.middleware import AllowHeaderMiddleware, BodyLimitMiddleware, RequestIdMiddleware, UnexpectedErrorMiddleware
 from app.migrate import head_revision
 from app.observability import metrics
 from app.observability.http import HttpMetricsMiddleware
 from app.observability.router import router as metrics_router
+from app.openapi import exact_inputs
 from app.runs.background import Background
 from app.runs.durable import DurableAgents, executor_id_of
 from app.runs.executor import RunExecutor
@@ -94,12 +96,14 @@ def create_app(settings: Settings | None = None, *, model_resolver: ModelResolve
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(check_inputs)],  # before any route's own: no NUL or NaN reaches a query
     )
     app.state.settings = settings
     app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_failure_window_seconds)
     install_error_handlers(app)
     install_error_shapes(app, {OPENAI_PREFIX: openai_error_body})
     app.add_middleware(UnexpectedErrorMiddleware)  # innermost: just outside the routes' exception handlers
+    app.add_middleware(AllowHeaderMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)  # added last, so outermost: every response gets its id
@@ -124,7 +128,7 @@ def _publish_envelope_schema(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _with_envelope(original())
+            app.openapi_schema = exact_inputs(_with_envelope(original()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -1,6 +1,9 @@
-"""Pure ASGI middleware that every request passes: request ids, the body size limit, unexpected errors."""
+"""Pure ASGI middleware that every request passes: request ids, the body size limit, unexpected errors,
+`Allow` on a 405."""
 
+import re
 import uuid
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -109,3 +112,49 @@ class UnexpectedErrorMiddleware:
                 raise
             request_id: str | None = scope.get("state", {}).get("request_id")
             await unexpected_error_response(exc, request_id, shape_for(scope))(scope, receive, send)
+
+
+class AllowHeaderMiddleware:
+    """Make every ``405`` list, in ``Allow``, every method the path supports.
+
+    Each method of a path is its own route, and the router's 405 names only the methods of the
+    first route whose path matched. The methods of a path are those the OpenAPI document lists for
+    it (what a client reads); a path it does not document keeps the router's header.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = documented_methods(scope["app"].openapi(), scope["path"])
+                if methods:
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+                    message["headers"] = [*headers, (b"allow", ", ".join(sorted(methods)).encode("ascii"))]
+            await send(message)
+
+        await self.app(scope, receive, send_with_allow)
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def documented_methods(openapi: dict[str, Any], path: str) -> set[str]:
+    """The methods the OpenAPI document lists for ``path``: its own if it is a concrete path of the document
+    (concrete paths win over templated ones, as in OpenAPI), else those of every template that matches it."""
+    paths: dict[str, dict[str, Any]] = openapi.get("paths", {})
+    if path in paths:
+        return {method.upper() for method in paths[path] if method in _HTTP_METHODS}
+    methods: set[str] = set()
+    for template, item in paths.items():
+        pattern = "".join(
+            "[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^}]+\})", template)
+        )
+        if re.fullmatch(pattern, path):
+            methods |= {method.upper() for method in item if method in _HTTP_METHODS}
+    return methods

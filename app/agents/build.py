@@ -21,7 +21,7 @@ What :func:`build_agent` produces:
   tool timeout, metadata and allowlisted capabilities from the definition; toolsets from
   :func:`app.tools.toolset.build_toolsets`.
 
-Errors: :class:`app.llm.resolve.ModelNotConfigured` (503 ``ModelUnavailable``, not retryable) when the
+Errors: :class:`app.errors.ModelNotConfigured` (422 ``ModelNotConfigured``, not retryable) when the
 server cannot serve the model (missing credentials, SDK or endpoint); the tools package's
 ``InvalidAgentDefinition`` for a tool that no longer resolves.
 """

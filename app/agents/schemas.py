@@ -2,9 +2,11 @@
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
+
+from app.agents.definition import AgentDefinition, RetriesSpec
 
 
 class DefinitionProblem(BaseModel):
@@ -74,3 +76,25 @@ DEFINITION_EXAMPLE: dict[str, Any] = {
     "model_settings": {"temperature": 0.2},
     "retries": {"tools": 2, "output": 3},
 }
+
+
+class DefinitionInput(AgentDefinition):
+    """An agent definition as a request may give it: :class:`AgentDefinition`, which validates it, plus the
+    original Axon payload's aliases, which validation rewrites (API.md §2). Only its JSON Schema is used:
+    the request body's schema in the OpenAPI document is generated from it."""
+
+    system_prompt: str | list[str] | None = Field(
+        default=None, description="Alias of `instructions` (not both).", deprecated=True
+    )
+    result_type: dict[str, Any] | None = Field(
+        default=None,
+        description='Alias of `output_schema` (not both); `{"field": "string", …}` is short for an object schema '
+        "requiring every field.",
+        deprecated=True,
+    )
+    result_retries: int | None = Field(
+        default=None, ge=0, le=20, description="Alias of `retries.output`.", deprecated=True
+    )
+    retries: RetriesSpec | Annotated[int, Field(ge=0, le=20)] | None = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
+        default=None, description="Retry budgets; an integer sets both `tools` and `output`."
+    )

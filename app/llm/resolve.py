@@ -6,7 +6,7 @@ OpenAI-compatible endpoint (``/model-endpoints``). Definitions never carry URLs 
 
 Write time (:func:`check_model_ref`): an unknown provider or endpoint, or a provider whose SDK is
 not installed, is an error; missing credentials are a warning. Run time (:func:`build_model`):
-anything still missing raises :class:`ModelNotConfigured` (503 ``ModelUnavailable``, not retryable).
+anything still missing raises :class:`ModelNotConfigured` (422 ``ModelNotConfigured``, not retryable).
 """
 
 import importlib.util
@@ -26,13 +26,9 @@ from pydantic_ai.providers.ollama import OllamaProvider
 from pydantic_ai.providers.openai import OpenAIProvider
 
 from app.config import Settings
-from app.errors import ModelUnavailable
+from app.errors import ModelNotConfigured
 
-
-class ModelNotConfigured(ModelUnavailable):
-    """The server cannot reach the model as configured (missing credentials, SDK or endpoint)."""
-
-    retryable = False
+__all__ = ["ModelNotConfigured"]  # raised here; defined with the other error types
 
 
 @dataclass(frozen=True)

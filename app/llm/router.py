@@ -53,7 +53,7 @@ async def replace_endpoint(
     status_code=204,
     responses=error_responses(401, 403, 404),
     summary="Remove a model endpoint (admin)",
-    description="Runs of agents that still name it fail with `ModelUnavailable` until it is re-created.",
+    description="Runs of agents that still name it fail with `422 ModelNotConfigured` until it is re-created.",
 )
 async def delete_endpoint(name: EndpointDep, session: SessionDep) -> None:
     await service.delete_endpoint(session, name)

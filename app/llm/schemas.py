@@ -14,6 +14,8 @@ EndpointName = Annotated[
     ),
 ]
 
+BASE_URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\u0000]*)?$"
+
 
 class ModelEndpointCreate(BaseModel):
     """An OpenAI-compatible endpoint. The key is write-only: stored encrypted, never returned."""
@@ -21,7 +23,11 @@ class ModelEndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: EndpointName
-    base_url: str = Field(max_length=2048, description="http(s) base URL, e.g. `http://127.0.0.1:8080/v1`.")
+    base_url: str = Field(
+        max_length=2048,
+        pattern=BASE_URL_PATTERN,
+        description="http(s) base URL, e.g. `http://127.0.0.1:8080/v1`; no credentials in it (use `api_key`).",
+    )
     api_key: SecretStr | None = Field(default=None, max_length=4096, description="Write-only.")
     prices: ModelPrices | None = Field(
         default=None,

@@ -52,6 +52,7 @@ class ForkRequest(BaseModel):
     at: int | None = Field(
         default=None,
         ge=0,
+        le=2**31 - 1,
         description="Copy the first `at` messages (default: all). Above `message_count` is a 422. "
         "The fork has the same agent and tools and its own copy of the metadata.",
     )

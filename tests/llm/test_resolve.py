@@ -79,8 +79,8 @@ async def test_missing_credentials_at_run_time(
         build_model("openai-chat:gpt-4o", settings, http_client, {})
 
     assert (raised.value.status_code, raised.value.error_type, raised.value.retryable) == (
-        503,
-        "ModelUnavailable",
+        422,
+        "ModelNotConfigured",
         False,
     )
 

@@ -127,6 +127,11 @@ class ModelUnavailable(AxonError):
     """503 (retryable): the upstream model is unreachable or timed out."""
 
 
+class ModelNotConfigured(AxonError):
+    """422: the server cannot serve the agent's model (no credentials, SDK or endpoint); an operator must
+    configure it, or the agent name another model. Not retryable."""
+
+
 class ToolError(AxonError):
     """502: a webhook, agent or MCP tool failed beyond its retries; ``details`` names the tool."""
 
@@ -169,6 +174,7 @@ ERROR_CLASSES: dict[str, type[AxonError]] = {
         ContentFiltered,
         ModelHTTPError,
         ModelUnavailable,
+        ModelNotConfigured,
         ToolError,
         Cancelled,
         Interrupted,
