@@ -43,6 +43,7 @@ MetricsAccess = Depends(_metrics_access)
     response_class=Response,
     responses={200: {"content": {metrics.CONTENT_TYPE: {}}}, **error_responses(401)},
     summary="Prometheus metrics",
+    openapi_extra={"security": [{}, {"HTTPBearer": []}]},  # the token is optional: only when the server sets one
     description="Text exposition format, one view of all workers. No user authentication; "
     "when the server sets `AXON_METRICS_TOKEN`, send it as `Authorization: Bearer <token>`.",
 )
@@ -56,7 +57,8 @@ async def read_metrics(database: DatabaseDep) -> Response:
     responses=error_responses(401),
     summary="Usage and cost of runs, grouped",
     description="Runs created in `[from, to)` (default: the 30 days before `to`, default now), grouped by agent, "
-    "model (the definition's reference), owner or UTC day. Users see their own runs; admins every owner's.",
+    "model (the definition's reference), owner or UTC day. Users see their own runs; admins every owner's. "
+    "A window with `from` at or after `to` holds nothing: an empty report.",
 )
 async def read_usage(
     principal: CurrentPrincipal,

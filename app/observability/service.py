@@ -12,7 +12,6 @@ from app.agents.models import AgentVersion
 from app.auth.models import User
 from app.auth.service import Principal
 from app.db import Database, utcnow
-from app.errors import InvalidRequest
 from app.observability.schemas import UsageGroup, UsageReport, UsageRow
 from app.runs.models import Run
 
@@ -71,10 +70,8 @@ async def usage_report(
     """
     end = _utc(end) if end is not None else utcnow()
     start = _utc(start) if start is not None else end - DEFAULT_WINDOW
-    if start >= end:
-        raise InvalidRequest(
-            "`from` must be before `to`.", errors=[{"loc": ["query", "from"], "msg": "not before `to`"}]
-        )
+    if start >= end:  # `[from, to)` holds no instant: nothing was used in it
+        return UsageReport(from_=start, to=end, group_by=group_by, items=[])
     key = _group_key(session, group_by).label("key")
     sums = [func.coalesce(func.sum(Run.usage[name].as_integer()), 0).label(name) for name in _TOKENS]
     query = (
