@@ -300,7 +300,7 @@ class Admission:
             input=input,
             deps=deps,
             message_history=history or None,
-            options=options.model_dump(mode="json", exclude_defaults=True) | {"deadline_ms": options.deadline_ms},
+            options=options.model_dump(mode="json", exclude_defaults=True),  # deadline_ms has no default: always kept
             run_metadata=metadata,
             session_id=session_id,
             worker=self.executor.worker if running else None,
